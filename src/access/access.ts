@@ -1,0 +1,54 @@
+import { MODULES, type ModuleName } from '../domain/modules.ts';
+import { ForbiddenError } from '../domain/errors.ts';
+import type { Principal, User } from '../domain/types.ts';
+
+/**
+ * Every "may X do Y?" answer lives here. Managers have every permission; other users need
+ * API access and the module's API right (spec 002); client and subscription tokens carry
+ * their own module grant.
+ */
+
+export function effectiveApiAccess(u: Pick<User, 'role' | 'apiAccess'>): boolean {
+  return u.role === 'manager' || u.apiAccess;
+}
+
+export function effectiveUiAccess(u: Pick<User, 'role' | 'uiAccess'>): boolean {
+  return u.role === 'manager' || u.uiAccess;
+}
+
+export function effectiveModules(u: Pick<User, 'role' | 'modules'>): ModuleName[] {
+  return u.role === 'manager' ? [...MODULES] : [...u.modules];
+}
+
+/** Reason a user may not authenticate to the API with a password, or null. */
+export function passwordApiRefusal(u: Pick<User, 'role' | 'apiAccess' | 'ssoEnabled'>): string | null {
+  if (u.ssoEnabled) {
+    return 'API authentication does not support SSO (Single Sign-On). SSO is enabled for this user; it must be turned off to allow API access with a password, or use a token from your identity provider.';
+  }
+  if (!effectiveApiAccess(u)) {
+    return "This user does not have the 'API Access' permission. Ask a manager to enable API Access under Roles and Scopes.";
+  }
+  return null;
+}
+
+export function requireManager(p: Principal): Extract<Principal, { kind: 'user' }> {
+  if (p.kind !== 'user') {
+    throw new ForbiddenError('This action needs a manager user; subscription-level credentials carry no user.', 'manager_required');
+  }
+  if (p.role !== 'manager') throw new ForbiddenError('Only managers of the subscription can do this.', 'manager_required');
+  return p;
+}
+
+export function requireApiAccess(p: Principal): void {
+  if (p.kind === 'user' && !p.apiAccess) {
+    throw new ForbiddenError("The 'API Access' permission is missing for this user.", 'api_access_required');
+  }
+}
+
+export function requireModule(p: Principal, module: ModuleName): void {
+  requireApiAccess(p);
+  if (!p.modules.includes(module)) {
+    const who = p.kind === 'user' && !p.clientId ? 'This user' : 'This token';
+    throw new ForbiddenError(`${who} does not have the API permission for module ${module}.`, 'module_permission_required');
+  }
+}

@@ -1,0 +1,192 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Config } from './config.ts';
+import { Store } from './store/db.ts';
+import { MasterKey } from './crypto/master-key.ts';
+import { KeyManager } from './tokens/keys.ts';
+import { TokenService } from './tokens/tokens.ts';
+import { AuditLog } from './audit/audit.ts';
+import { LoginThrottle } from './auth/throttle.ts';
+import { PasswordAuthenticator } from './auth/password-auth.ts';
+import { UserDirectory } from './users/directory.ts';
+import { UserService } from './users/service.ts';
+import { RequestAuth } from './http/authn.ts';
+import { installErrorHandling } from './http/errors.ts';
+import { installBodyParsers } from './http/body.ts';
+import { metaRoutes } from './http/meta-routes.ts';
+import { authRoutes } from './auth/routes.ts';
+import { userRoutes } from './users/routes.ts';
+import { countSubscriptions } from './store/subscriptions.ts';
+
+/** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers.clientsecret',
+  'req.headers["client-secret"]',
+  'req.headers["x-csrf-token"]',
+  'res.headers["set-cookie"]',
+  'password',
+  '*.password',
+  'clientSecret',
+  '*.clientSecret',
+  'token',
+  '*.token',
+];
+
+export function createLogger(config: Config, destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    { level: config.server.logLevel, redact: { paths: REDACT_PATHS, censor: '[Redacted]' } },
+    destination ?? process.stdout,
+  );
+}
+
+/** Everything the routes need; built once per server by createGatehouse. */
+export interface Services {
+  config: Config;
+  log: Logger;
+  store: Store;
+  keys: KeyManager;
+  tokens: TokenService;
+  audit: AuditLog;
+  throttle: LoginThrottle;
+  passwords: PasswordAuthenticator;
+  userDirectory: UserDirectory;
+  users: UserService;
+  requestAuth: RequestAuth;
+  /** The discovery document; capabilities add their endpoints to `discoveryExtras`. */
+  discovery(): Record<string, unknown>;
+  discoveryExtras: Record<string, unknown>;
+  readinessDetail(): Record<string, unknown>;
+}
+
+export interface BootstrapResult {
+  created: boolean;
+  username?: string;
+  /** Only when generated; printed once at first start. */
+  generatedPassword?: string;
+  subscriptionId?: string;
+}
+
+export interface Gatehouse {
+  app: FastifyInstance;
+  services: Services;
+  bootstrap: BootstrapResult;
+  /** Start listening; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface CreateOptions {
+  logger?: Logger;
+  /** Skip creating the first subscription/manager (the CLI's own commands). */
+  bootstrap?: boolean;
+}
+
+/** Open the store, migrate, load keys: the parts the CLI needs without an HTTP server. */
+export async function createCore(config: Config, log: Logger) {
+  const store = new Store({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  try {
+    await store.migrate();
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
+  const master = MasterKey.load({ masterKey: config.masterKey, dataDir: config.dataDir });
+  const keys = new KeyManager(store, master, { overlapSeconds: config.tokens.keyOverlapSeconds });
+  await keys.init();
+  const tokens = new TokenService(keys, {
+    issuer: config.publicUrl,
+    audience: config.tokens.audience,
+    ttlSeconds: config.tokens.ttlSeconds,
+    clockSkewSeconds: config.tokens.clockSkewSeconds,
+  });
+  const audit = new AuditLog(store, log);
+  const throttle = new LoginThrottle(config.auth);
+  const userDirectory = new UserDirectory(store);
+  userDirectory.registerResolvers(tokens);
+  const passwords = new PasswordAuthenticator(store, throttle, audit, userDirectory);
+  const users = new UserService(store, audit, throttle);
+  return { store, master, keys, tokens, audit, throttle, userDirectory, passwords, users };
+}
+
+/** The composition root: one call builds one independent server (no global state). */
+export async function createGatehouse(config: Config, opts: CreateOptions = {}): Promise<Gatehouse> {
+  const log = opts.logger ?? createLogger(config);
+  const core = await createCore(config, log);
+  const requestAuth = new RequestAuth(core.tokens, core.passwords);
+  const discoveryExtras: Record<string, unknown> = {};
+  const services: Services = {
+    config,
+    log,
+    ...core,
+    requestAuth,
+    discoveryExtras,
+    discovery: () => ({
+      issuer: config.publicUrl,
+      jwks_uri: `${config.publicUrl}/.well-known/jwks.json`,
+      response_types_supported: ['token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      ...discoveryExtras,
+    }),
+    readinessDetail: () => ({}),
+  };
+
+  const bootstrap: BootstrapResult = { created: false };
+  if (opts.bootstrap !== false && (await countSubscriptions(core.store.db)) === 0) {
+    const password = config.adminPassword ?? randomBytes(12).toString('base64url');
+    const r = await core.users.createSubscription('Default subscription', { username: config.adminUsername, password });
+    Object.assign(bootstrap, { created: true, username: config.adminUsername, subscriptionId: r.subscription.id });
+    if (!config.adminPassword) bootstrap.generatedPassword = password;
+  }
+
+  const app = Fastify({
+    loggerInstance: log,
+    bodyLimit: config.server.bodyLimitBytes,
+    trustProxy: config.server.trustProxy as boolean | string,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 256 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    ...(config.tlsCert && config.tlsKey
+      ? { https: { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } }
+      : {}),
+  }) as unknown as FastifyInstance;
+  app.decorateRequest('principal', null);
+  installErrorHandling(app);
+  installBodyParsers(app);
+  metaRoutes(app, services);
+  authRoutes(app, services);
+  userRoutes(app, services);
+
+  core.store.startChangeFollower();
+  const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);
+  keyTimer.unref();
+
+  let closed = false;
+  return {
+    app,
+    services,
+    bootstrap,
+    async listen() {
+      await app.listen({ port: config.port, host: config.host });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      const scheme = config.tlsCert ? 'https' : 'http';
+      const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+      return `${scheme}://${host}:${port}`;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(keyTimer);
+      await app.close();
+      core.userDirectory.cache.close();
+      await core.store.close();
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import type { Logger } from 'pino';
+import type { AuditEventInput, Principal } from '../domain/types.ts';
+import type { Executor, Store } from '../store/db.ts';
+import { insertAuditEvent } from '../store/audit.ts';
+
+/** Secrets must never reach the audit log: these detail keys are dropped wholesale. */
+const SECRET_KEYS = /pass(word)?|secret|token|authorization|cookie|hash/i;
+
+function scrub(details: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  if (!details) return null;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(details)) if (!SECRET_KEYS.test(k)) out[k] = v;
+  return out;
+}
+
+export class AuditLog {
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+  ) {}
+
+  /** Record an event; inside a transaction when given one, so it commits with the change. */
+  async record(e: AuditEventInput, tx?: Executor): Promise<void> {
+    const event = { ...e, details: scrub(e.details) };
+    try {
+      await insertAuditEvent(tx ?? this.store.db, event);
+    } catch (err) {
+      if (tx) throw err;
+      this.log.error({ err, action: e.action }, 'could not write audit event');
+    }
+  }
+}
+
+export function actorOf(p: Principal): Pick<AuditEventInput, 'actorType' | 'actorId' | 'actorName' | 'subscriptionId'> {
+  if (p.kind === 'user') return { actorType: 'user', actorId: p.userId, actorName: p.username, subscriptionId: p.subscriptionId };
+  if (p.authMethod === 'subscription_client') {
+    return { actorType: 'client', actorId: p.clientId ?? null, actorName: null, subscriptionId: p.subscriptionId };
+  }
+  return { actorType: 'subscription_token', actorId: p.secretId ?? null, actorName: null, subscriptionId: p.subscriptionId };
+}

@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { loadConfig, type Config } from '../config.ts';
+import { createGatehouse, createLogger } from '../app.ts';
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('start the auth service and gateway on one port (SQLite in GATEHOUSE_DATA_DIR unless DATABASE_URL is set)')
+    .option('-p, --port <port>', 'port to listen on (env PORT, default 8080)')
+    .option('-H, --host <host>', 'address to bind (env HOST, default 127.0.0.1)')
+    .option('--sample-modules', 'also start built-in sample module APIs behind the gateway (demo)')
+    .action(async (opts: { port?: string; host?: string; sampleModules?: boolean }) => {
+      const overrides: Partial<Config> = {};
+      if (opts.port !== undefined) {
+        const n = Number(opts.port);
+        if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`--port must be a number 0-65535, got '${opts.port}'`);
+        overrides.port = n;
+      }
+      if (opts.host) overrides.host = opts.host;
+      if (opts.sampleModules) overrides.sampleModules = true;
+      const config = loadConfig(process.env, overrides);
+      const gh = await createGatehouse(config, { logger: createLogger(config) });
+      const url = await gh.listen();
+      const s = gh.services.store;
+      const lines = [
+        '',
+        `Gatehouse is listening on ${url}`,
+        `  store: ${s.dialect} (${s.location})`,
+        `  issuer: ${config.publicUrl}   JWKS: ${config.publicUrl}/.well-known/jwks.json`,
+      ];
+      if (gh.bootstrap.created) {
+        lines.push(`  first start: created the default subscription and its manager '${gh.bootstrap.username}'`);
+        if (gh.bootstrap.generatedPassword) {
+          lines.push(`  manager password: ${gh.bootstrap.generatedPassword}   (shown once; set GATEHOUSE_ADMIN_PASSWORD to choose it)`);
+        }
+      }
+      const user = gh.bootstrap.username ?? config.adminUsername;
+      lines.push(
+        `  log in (get a JWT): curl -X POST ${url}/auth -H "Content-Type: application/x-www-form-urlencoded" -d "username=${user}&password=<password>&token=true"`,
+        '',
+      );
+      process.stdout.write(lines.join('\n') + '\n');
+      let stopping = false;
+      const stop = async (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        gh.services.log.info({ signal }, 'shutting down');
+        await gh.close();
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop('SIGINT'));
+      process.on('SIGTERM', () => void stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,65 @@
+import type { Store } from '../store/db.ts';
+
+/**
+ * In-memory principal state (is this user active? does this client still exist?), loaded
+ * once per entity and kept current by the store's change feed, so verifying a token costs
+ * no database round trip. Absence is cached too: a deleted client's tokens are refused
+ * from memory.
+ */
+export class StateCache<T> {
+  private readonly entries = new Map<string, { value: T | undefined }>();
+  private readonly loading = new Map<string, Promise<T | undefined>>();
+  /** Bumped on every change to an id, so a load that raced a change is not stored. */
+  private readonly versions = new Map<string, number>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    store: Store,
+    readonly entity: string,
+    private readonly loader: (id: string) => Promise<T | undefined>,
+    private readonly maxEntries = 100_000,
+  ) {
+    this.unsubscribe = store.onChange((c) => {
+      if (c.entity === entity) this.invalidate(c.id);
+    });
+  }
+
+  invalidate(id: string): void {
+    this.entries.delete(id);
+    this.versions.set(id, (this.versions.get(id) ?? 0) + 1);
+  }
+
+  clear(): void {
+    for (const id of this.entries.keys()) this.invalidate(id);
+  }
+
+  async get(id: string): Promise<T | undefined> {
+    const hit = this.entries.get(id);
+    if (hit) return hit.value;
+    const inFlight = this.loading.get(id);
+    if (inFlight) return inFlight;
+    const version = this.versions.get(id) ?? 0;
+    const p = this.loader(id)
+      .then((value) => {
+        if ((this.versions.get(id) ?? 0) === version) {
+          if (this.entries.size >= this.maxEntries) {
+            const oldest = this.entries.keys().next().value;
+            if (oldest !== undefined) this.entries.delete(oldest);
+          }
+          this.entries.set(id, { value });
+        }
+        return value;
+      })
+      .finally(() => this.loading.delete(id));
+    this.loading.set(id, p);
+    return p;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
