@@ -6,7 +6,19 @@ export type Dialect = 'sqlite' | 'postgres';
  * Migrations in code, applied at start. Each capability appends its own; never edit one
  * that has shipped. `dialect` is there for the few places the two stores differ.
  */
+/**
+ * Capabilities register their migrations here, one line each, named NNNN_capability so they
+ * sort in order (Kysely applies them by name).
+ */
+const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration>> = [
+  // e.g. clientMigrations, subscriptionTokenMigrations, ...
+];
+
 export function migrations(dialect: Dialect): Record<string, Migration> {
+  return Object.assign({}, foundation(dialect), ...capabilityMigrations.map((m) => m(dialect)));
+}
+
+function foundation(dialect: Dialect): Record<string, Migration> {
   const seqType = dialect === 'postgres' ? 'bigserial' : 'integer';
   return {
     '0001_foundation': {
