@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { Store } from './store/db.ts';
@@ -60,7 +60,22 @@ export interface Services {
   discovery(): Record<string, unknown>;
   discoveryExtras: Record<string, unknown>;
   readinessDetail(): Record<string, unknown>;
+  /**
+   * Grant handlers of the standard token endpoint (POST /oauth2/token), by grant_type:
+   * client_credentials (clients), token exchange (IdP). Each authenticates what it needs.
+   */
+  oauthGrants: Map<string, OAuthGrantHandler>;
 }
+
+export interface OAuthTokenResponse {
+  access_token: string;
+  token_type: 'Bearer' | 'N_A';
+  expires_in: number;
+  issued_token_type?: string;
+  scope?: string;
+}
+
+export type OAuthGrantHandler = (form: Record<string, string>, req: FastifyRequest) => Promise<OAuthTokenResponse>;
 
 export interface BootstrapResult {
   created: boolean;
@@ -134,6 +149,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       ...discoveryExtras,
     }),
     readinessDetail: () => ({}),
+    oauthGrants: new Map(),
   };
 
   const bootstrap: BootstrapResult = { created: false };
