@@ -182,7 +182,7 @@ describe('serving', () => {
   test('`npm start` on an empty data dir prints the URL and the generated admin login, which works', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'gh-start-'));
     const port = await freePort();
-    const child = spawn('npm', ['start', '--silent'], { cwd: root, env: { ...process.env, GATEHOUSE_DATA_DIR: dir, PORT: String(port), GATEHOUSE_ADMIN_PASSWORD: '' } });
+    const child = spawn('npm', ['start', '--silent'], { cwd: root, detached: true, env: { ...process.env, GATEHOUSE_DATA_DIR: dir, PORT: String(port), GATEHOUSE_ADMIN_PASSWORD: '' } });
     try {
       let out = '';
       child.stdout.on('data', (d) => (out += d));
@@ -192,8 +192,11 @@ describe('serving', () => {
       const r = await postForm(`http://127.0.0.1:${port}/auth`, { username: 'admin', password: pw, token: 'true' });
       assert.equal(r.status, 201);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      // npm does not always pass signals on: stop the whole process group.
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+      child.stdout.destroy();
       rmSync(dir, { recursive: true, force: true });
     }
   });
