@@ -292,3 +292,48 @@ for (const store of STORES) {
     });
   });
 }
+
+test('CLI: gatehouse client create|list|token|rotate-secret|delete on the local store', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const s = await startGatehouse();
+  try {
+    const run = (...args: string[]) => {
+      const r = spawnSync(process.execPath, ['bin/gatehouse.mjs', '--json', ...args], {
+        cwd: new URL('..', import.meta.url).pathname,
+        // the operator's environment matches the server's (same data dir, same public URL = issuer)
+        env: { ...process.env, GATEHOUSE_DATA_DIR: s.dataDir, GATEHOUSE_PUBLIC_URL: s.url },
+        encoding: 'utf8',
+      });
+      return { status: r.status, out: r.stdout, err: r.stderr };
+    };
+    const created = run('client', 'create', '--user', 'admin', '--name', 'cli-made', '--level', 'subscription', '--modules', 'VM,WAS');
+    assert.equal(created.status, 0, created.err);
+    const c = JSON.parse(created.out);
+    assert.deepEqual(c.modules, ['VM', 'WAS']);
+    // the running server accepts a client the CLI created
+    const t = await clientToken(s, c.clientId, c.clientSecret, '/auth/oauth');
+    assert.equal(t.status, 201);
+    const list = run('client', 'list');
+    assert.equal(list.status, 0);
+    assert.ok(!list.out.includes(c.clientSecret));
+    assert.equal(JSON.parse(list.out)[0].clientId, c.clientId);
+    const tok = run('client', 'token', c.clientId);
+    assert.equal((await s.api('GET', '/api/v1/me', { token: JSON.parse(tok.out).token })).status, 200);
+    const rot = JSON.parse(run('client', 'rotate-secret', c.clientId).out);
+    assert.equal((await clientToken(s, c.clientId, c.clientSecret)).status, 401);
+    assert.equal((await clientToken(s, c.clientId, rot.clientSecret)).status, 201);
+    assert.equal(run('client', 'delete', c.clientId).status, 0);
+    // another process deleted it: this server learns through the change feed (poll ≤ 0.5 s)
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 401; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await s.api('GET', '/api/v1/me', { token: t.text })).status;
+    }
+    assert.equal(status, 401);
+    const bad = run('client', 'create', '--user', 'admin', '--name', 'x', '--modules', 'NOPE');
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.err, /unknown module/);
+  } finally {
+    await s.close();
+  }
+});
