@@ -19,6 +19,11 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { userRoutes } from './users/routes.ts';
 import { countSubscriptions } from './store/subscriptions.ts';
+// --- clients (issue 3) ---
+import { ClientService } from './clients/service.ts';
+import { RevocationList } from './oauth/revocation.ts';
+import { installClients } from './clients/index.ts';
+// --- end clients ---
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -56,6 +61,8 @@ export interface Services {
   userDirectory: UserDirectory;
   users: UserService;
   requestAuth: RequestAuth;
+  clients: ClientService; // issue 3
+  revocations: RevocationList; // issue 3
   /** The discovery document; capabilities add their endpoints to `discoveryExtras`. */
   discovery(): Record<string, unknown>;
   discoveryExtras: Record<string, unknown>;
@@ -124,7 +131,14 @@ export async function createCore(config: Config, log: Logger) {
   userDirectory.registerResolvers(tokens);
   const passwords = new PasswordAuthenticator(store, throttle, audit, userDirectory);
   const users = new UserService(store, audit, throttle);
-  return { store, master, keys, tokens, audit, throttle, userDirectory, passwords, users };
+  // --- clients (issue 3): client tokens' resolvers, and the revocation list every verify() checks ---
+  const revocations = new RevocationList(store, audit);
+  await revocations.load();
+  tokens.addCheck(revocations.check);
+  const clients = new ClientService(store, audit, userDirectory, tokens);
+  clients.registerResolvers(tokens);
+  // --- end clients ---
+  return { store, master, keys, tokens, audit, throttle, userDirectory, passwords, users, clients, revocations };
 }
 
 /** The composition root: one call builds one independent server (no global state). */
@@ -178,6 +192,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
+  installClients(app, services); // issue 3
 
   core.store.startChangeFollower();
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);
@@ -202,6 +217,8 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       clearInterval(keyTimer);
       await app.close();
       core.userDirectory.cache.close();
+      core.clients.close(); // issue 3
+      core.revocations.close(); // issue 3
       await core.store.close();
     },
   };

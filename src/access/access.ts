@@ -52,3 +52,44 @@ export function requireModule(p: Principal, module: ModuleName): void {
     throw new ForbiddenError(`${who} does not have the API permission for module ${module}.`, 'module_permission_required');
   }
 }
+
+// --- clients (issue 3) ---
+type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+
+/**
+ * Who may manage OIDC clients (spec 000): managers, every client of their subscription;
+ * other users need both API Access and UI Access, and then manage their own user-level
+ * clients only. A client's own token never manages clients (it would let a narrow client
+ * mint broader ones).
+ */
+export function requireClientManagement(p: Principal): UserPrincipal {
+  if (p.kind !== 'user') {
+    throw new ForbiddenError('Managing clients needs a user; subscription-level credentials carry no user.', 'client_management_denied');
+  }
+  if (p.clientId) {
+    throw new ForbiddenError("Clients cannot be managed with a client's token; authenticate as the user.", 'client_management_denied');
+  }
+  if (p.role === 'manager') return p;
+  const missing = [!p.apiAccess && "'API Access'", !p.uiAccess && "'UI Access'"].filter(Boolean);
+  if (missing.length) {
+    throw new ForbiddenError(
+      `Managing API clients needs both the 'API Access' and 'UI Access' permissions; this user lacks ${missing.join(' and ')}. Ask a manager to grant them.`,
+      'client_permission_required',
+    );
+  }
+  return p;
+}
+
+/** Why this (already permitted) user may not act on this client of their subscription, or null. */
+export function clientAccessRefusal(p: UserPrincipal, c: { level: 'user' | 'subscription'; createdBy: string }): string | null {
+  if (p.role === 'manager') return null;
+  if (c.level !== 'user') return 'Only managers can manage subscription-level clients.';
+  if (c.createdBy !== p.userId) return 'You can manage only your own user-level clients.';
+  return null;
+}
+
+/** Modules in `wanted` the creator may not hand to a client (a client carries a subset of its creator's). */
+export function modulesBeyond(p: UserPrincipal, wanted: readonly ModuleName[]): ModuleName[] {
+  return wanted.filter((m) => !p.modules.includes(m));
+}
+// --- end clients ---

@@ -85,3 +85,24 @@ export interface AuditEvent extends Required<Omit<AuditEventInput, 'details'>> {
   at: string;
   details: Record<string, unknown> | null;
 }
+
+// --- clients (issue 3) ---
+export type ClientLevel = 'user' | 'subscription';
+
+/** An OIDC/OAuth client as shown to people: never its secret or the secret's hash. */
+export interface Client {
+  clientId: string;
+  subscriptionId: string;
+  name: string;
+  level: ClientLevel;
+  /** "All modules": the client carries whatever its owner (user level) or the subscription has. */
+  allModules: boolean;
+  /** Module grant as chosen at creation (every module when allModules). */
+  modules: ModuleName[];
+  createdBy: string;
+  createdAt: string;
+  secretRotatedAt: string | null;
+  lastUsedAt: string | null;
+  expiresAt: string | null;
+}
+// --- end clients ---

@@ -1,4 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+// --- clients (issue 3) ---
+import { clientMigrations } from '../clients/migrations.ts';
+// --- end clients ---
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,6 +15,7 @@ export type Dialect = 'sqlite' | 'postgres';
  */
 const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration>> = [
   // e.g. clientMigrations, subscriptionTokenMigrations, ...
+  clientMigrations, // issue 3: clients + revoked_tokens
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

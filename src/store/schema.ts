@@ -63,10 +63,39 @@ export interface ChangesTable {
   entity_id: string;
 }
 
+// --- clients (issue 3) ---
+export interface ClientsTable {
+  id: string;
+  subscription_id: string;
+  name: string;
+  name_key: string;
+  level: string;
+  all_modules: number;
+  modules: string;
+  created_by: string;
+  secret_hash: string;
+  created_at: string;
+  secret_rotated_at: string | null;
+  last_used_at: string | null;
+  expires_at: string | null;
+}
+
+/** Access tokens revoked before their expiry (RFC 7009); rows are pruned after expires_at. */
+export interface RevokedTokensTable {
+  jti: string;
+  subscription_id: string | null;
+  client_id: string | null;
+  expires_at: string;
+  revoked_at: string;
+}
+// --- end clients ---
+
 export interface Database {
   subscriptions: SubscriptionsTable;
   users: UsersTable;
   audit_events: AuditEventsTable;
   signing_keys: SigningKeysTable;
   changes: ChangesTable;
+  clients: ClientsTable; // issue 3
+  revoked_tokens: RevokedTokensTable; // issue 3
 }

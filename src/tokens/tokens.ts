@@ -44,6 +44,9 @@ export interface IssuedToken {
 /** Turns verified claims into a principal with current state; one per auth method. */
 export type PrincipalResolver = (claims: GatehouseClaims) => Promise<Principal>;
 
+/** A verification step every token must pass (e.g. not revoked); throws UnauthorizedError to refuse. */
+export type TokenCheck = (claims: GatehouseClaims) => void | Promise<void>;
+
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+$/;
 const MAX_TOKEN_LENGTH = 8192;
 
@@ -66,6 +69,14 @@ export class TokenService {
   registerResolver(method: AuthMethod, resolver: PrincipalResolver): void {
     this.resolvers.set(method, resolver);
   }
+
+  // --- verification checks (issue 3: revocation list) ---
+  /** Run on every verify() after the signature and claims, before the resolver; throw to refuse. */
+  private readonly checks: TokenCheck[] = [];
+  addCheck(check: TokenCheck): void {
+    this.checks.push(check);
+  }
+  // --- end verification checks ---
 
   async issue(input: IssueInput): Promise<IssuedToken> {
     const key = this.keys.signingKey();
@@ -150,6 +161,7 @@ export class TokenService {
   /** Full verification: claims, then live principal state. */
   async verify(token: string): Promise<Principal> {
     const claims = await this.verifyClaims(token);
+    for (const check of this.checks) await check(claims);
     const resolver = this.resolvers.get(claims.auth_method);
     if (!resolver) throw new UnauthorizedError(`tokens of kind '${claims.auth_method}' are not accepted here`, 'invalid_token');
     const principal = await resolver(claims);
