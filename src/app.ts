@@ -19,6 +19,9 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { userRoutes } from './users/routes.ts';
 import { countSubscriptions } from './store/subscriptions.ts';
+// --- subscription tokens (issue 4) ---
+import { createSubscriptionTokenParts, subscriptionTokenHttp, type SubscriptionTokenParts } from './subscription-tokens/index.ts';
+// --- end subscription tokens ---
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -44,7 +47,7 @@ export function createLogger(config: Config, destination?: NodeJS.WritableStream
 }
 
 /** Everything the routes need; built once per server by createGatehouse. */
-export interface Services {
+export interface Services extends SubscriptionTokenParts {
   config: Config;
   log: Logger;
   store: Store;
@@ -98,6 +101,8 @@ export interface CreateOptions {
   logger?: Logger;
   /** Skip creating the first subscription/manager (the CLI's own commands). */
   bootstrap?: boolean;
+  /** Wall clock for expiry checks, limits and alerts (tests drive time with it). Default: real time. */
+  clock?: () => Date;
 }
 
 /** Open the store, migrate, load keys: the parts the CLI needs without an HTTP server. */
@@ -132,12 +137,18 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   const log = opts.logger ?? createLogger(config);
   const core = await createCore(config, log);
   const requestAuth = new RequestAuth(core.tokens, core.passwords);
+  // --- subscription tokens (issue 4) ---
+  const subTokens = createSubscriptionTokenParts(core, config, log, opts.clock ?? (() => new Date()));
+  // --- end subscription tokens ---
   const discoveryExtras: Record<string, unknown> = {};
   const services: Services = {
     config,
     log,
     ...core,
     requestAuth,
+    subscriptionTokens: subTokens.subscriptionTokens,
+    subscriptionTokenVerifier: subTokens.subscriptionTokenVerifier,
+    alerts: subTokens.alerts,
     discoveryExtras,
     discovery: () => ({
       issuer: config.publicUrl,
@@ -178,8 +189,10 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
+  subscriptionTokenHttp(app, services); // issue 4
 
   core.store.startChangeFollower();
+  subTokens.start(); // issue 4: last-use flusher, alert scheduler
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);
   keyTimer.unref();
 
@@ -201,6 +214,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       closed = true;
       clearInterval(keyTimer);
       await app.close();
+      await subTokens.close(); // issue 4
       core.userDirectory.cache.close();
       await core.store.close();
     },

@@ -1,4 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+// --- subscription tokens (issue 4) ---
+import { subscriptionTokenMigrations } from '../subscription-tokens/migrations.ts';
+// --- end subscription tokens ---
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,6 +15,7 @@ export type Dialect = 'sqlite' | 'postgres';
  */
 const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration>> = [
   // e.g. clientMigrations, subscriptionTokenMigrations, ...
+  subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
