@@ -3,6 +3,7 @@ import { ConfigError } from '../config.ts';
 import { GatehouseError } from '../domain/errors.ts';
 import { registerServe } from './serve.ts';
 import { registerAdmin } from './admin.ts';
+import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
 
 const program = new Command();
 program
@@ -14,6 +15,7 @@ program
 
 registerServe(program);
 registerAdmin(program);
+registerSubscriptionTokenCli(program); // issue 4
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 
