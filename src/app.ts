@@ -24,6 +24,9 @@ import { ClientService } from './clients/service.ts';
 import { RevocationList } from './oauth/revocation.ts';
 import { installClients } from './clients/index.ts';
 // --- end clients ---
+// --- subscription tokens (issue 4) ---
+import { createSubscriptionTokenParts, subscriptionTokenHttp, type SubscriptionTokenParts } from './subscription-tokens/index.ts';
+// --- end subscription tokens ---
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -49,7 +52,7 @@ export function createLogger(config: Config, destination?: NodeJS.WritableStream
 }
 
 /** Everything the routes need; built once per server by createGatehouse. */
-export interface Services {
+export interface Services extends SubscriptionTokenParts {
   config: Config;
   log: Logger;
   store: Store;
@@ -105,6 +108,8 @@ export interface CreateOptions {
   logger?: Logger;
   /** Skip creating the first subscription/manager (the CLI's own commands). */
   bootstrap?: boolean;
+  /** Wall clock for expiry checks, limits and alerts (tests drive time with it). Default: real time. */
+  clock?: () => Date;
 }
 
 /** Open the store, migrate, load keys: the parts the CLI needs without an HTTP server. */
@@ -146,12 +151,18 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   const log = opts.logger ?? createLogger(config);
   const core = await createCore(config, log);
   const requestAuth = new RequestAuth(core.tokens, core.passwords);
+  // --- subscription tokens (issue 4) ---
+  const subTokens = createSubscriptionTokenParts(core, config, log, opts.clock ?? (() => new Date()));
+  // --- end subscription tokens ---
   const discoveryExtras: Record<string, unknown> = {};
   const services: Services = {
     config,
     log,
     ...core,
     requestAuth,
+    subscriptionTokens: subTokens.subscriptionTokens,
+    subscriptionTokenVerifier: subTokens.subscriptionTokenVerifier,
+    alerts: subTokens.alerts,
     discoveryExtras,
     discovery: () => ({
       issuer: config.publicUrl,
@@ -193,8 +204,10 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   authRoutes(app, services);
   userRoutes(app, services);
   installClients(app, services); // issue 3
+  subscriptionTokenHttp(app, services); // issue 4
 
   core.store.startChangeFollower();
+  subTokens.start(); // issue 4: last-use flusher, alert scheduler
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);
   keyTimer.unref();
 
@@ -216,6 +229,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       closed = true;
       clearInterval(keyTimer);
       await app.close();
+      await subTokens.close(); // issue 4
       core.userDirectory.cache.close();
       core.clients.close(); // issue 3
       core.revocations.close(); // issue 3

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+// --- subscription tokens (issue 4) ---
+import { alertsSchema, mailSchema } from './notify/config-schema.ts';
+// --- end subscription tokens ---
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -54,8 +57,9 @@ export const fileSchema = z
     auth: authSchema,
     /** Free-form sections owned by other capabilities, validated where they are used. */
     gateway: z.unknown().optional(),
-    mail: z.unknown().optional(),
-    alerts: z.unknown().optional(),
+    // issue 4: expiry alerts (src/notify/config-schema.ts)
+    mail: mailSchema,
+    alerts: alertsSchema,
     idps: z.unknown().optional(),
     limits: z.unknown().optional(),
   })

@@ -76,6 +76,8 @@ export interface StartOptions {
   dataDir?: string;
   databaseUrl?: string;
   keepData?: boolean;
+  /** Injected wall clock (CreateOptions.clock), to drive expiry and alerts without sleeping. */
+  clock?: () => Date;
 }
 
 export function freePort(): Promise<number> {
@@ -106,7 +108,7 @@ export async function startGatehouse(opts: StartOptions = {}): Promise<TestServe
   );
   const logs = new LogCapture();
   const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[Redacted]' } }, logs);
-  const gh = await createGatehouse(config, { logger });
+  const gh = await createGatehouse(config, { logger, ...(opts.clock ? { clock: opts.clock } : {}) });
   const url = await gh.listen();
   const api: TestServer['api'] = async (method, p, o = {}) => {
     const headers: Record<string, string> = { ...o.headers };

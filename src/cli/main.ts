@@ -4,6 +4,7 @@ import { GatehouseError } from '../domain/errors.ts';
 import { registerServe } from './serve.ts';
 import { registerAdmin } from './admin.ts';
 import { registerClients } from '../clients/cli.ts'; // issue 3
+import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
 
 const program = new Command();
 program
@@ -16,6 +17,7 @@ program
 registerServe(program);
 registerAdmin(program);
 registerClients(program); // issue 3
+registerSubscriptionTokenCli(program); // issue 4
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 

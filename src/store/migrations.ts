@@ -2,6 +2,9 @@ import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely
 // --- clients (issue 3) ---
 import { clientMigrations } from '../clients/migrations.ts';
 // --- end clients ---
+// --- subscription tokens (issue 4) ---
+import { subscriptionTokenMigrations } from '../subscription-tokens/migrations.ts';
+// --- end subscription tokens ---
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -16,6 +19,7 @@ export type Dialect = 'sqlite' | 'postgres';
 const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration>> = [
   // e.g. clientMigrations, subscriptionTokenMigrations, ...
   clientMigrations, // issue 3: clients + revoked_tokens
+  subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

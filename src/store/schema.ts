@@ -89,6 +89,43 @@ export interface RevokedTokensTable {
   revoked_at: string;
 }
 // --- end clients ---
+// --- subscription tokens (issue 4) ---
+/** A long-lived subscription token; `id` is its secret ID (the JWT's jti). */
+export interface SubscriptionTokensTable {
+  id: string;
+  subscription_id: string;
+  /** The manager who created it (null: the operator CLI). */
+  created_by: string | null;
+  created_by_name: string | null;
+  modules: string;
+  created_at: string;
+  expires_at: string;
+  deleted_at: string | null;
+  /** Written at most once a minute per token per node (see LastUseTracker). */
+  last_used_at: string | null;
+  /** Set once by the node that claims the expiry alert (conditional UPDATE). */
+  alert_claimed_at: string | null;
+}
+
+/** Outgoing notifications (mail, webhook): the delivery queue and the readable outbox. */
+export interface OutboxTable {
+  id: string;
+  subscription_id: string;
+  kind: string;
+  channel: string;
+  recipient: string | null;
+  subject: string;
+  body: string;
+  secret_id: string | null;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: string;
+  lease_until: string | null;
+  created_at: string;
+  sent_at: string | null;
+}
+// --- end subscription tokens ---
 
 export interface Database {
   subscriptions: SubscriptionsTable;
@@ -98,4 +135,8 @@ export interface Database {
   changes: ChangesTable;
   clients: ClientsTable; // issue 3
   revoked_tokens: RevokedTokensTable; // issue 3
+  // --- subscription tokens (issue 4) ---
+  subscription_tokens: SubscriptionTokensTable;
+  outbox: OutboxTable;
+  // --- end subscription tokens ---
 }
