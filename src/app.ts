@@ -19,6 +19,10 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { userRoutes } from './users/routes.ts';
 import { countSubscriptions } from './store/subscriptions.ts';
+// >>> idp (issue 6)
+import { installIdp } from './idp/install.ts';
+import { oauthTokenRoute } from './http/oauth-token-route.ts';
+// <<< idp
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -178,6 +182,17 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
+  // >>> idp (issue 6): trusted external IdPs; POST /oauth2/token dispatcher (see its file)
+  try {
+    await installIdp(app, services);
+  } catch (e) {
+    await app.close().catch(() => {});
+    core.userDirectory.cache.close();
+    await core.store.close().catch(() => {});
+    throw e;
+  }
+  oauthTokenRoute(app, services);
+  // <<< idp
 
   core.store.startChangeFollower();
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);

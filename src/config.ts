@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -56,7 +57,7 @@ export const fileSchema = z
     gateway: z.unknown().optional(),
     mail: z.unknown().optional(),
     alerts: z.unknown().optional(),
-    idps: z.unknown().optional(),
+    idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
   })
   .strict();

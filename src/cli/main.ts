@@ -3,6 +3,7 @@ import { ConfigError } from '../config.ts';
 import { GatehouseError } from '../domain/errors.ts';
 import { registerServe } from './serve.ts';
 import { registerAdmin } from './admin.ts';
+import { registerIdpCli } from '../idp/cli.ts'; // idp (issue 6)
 
 const program = new Command();
 program
@@ -14,6 +15,7 @@ program
 
 registerServe(program);
 registerAdmin(program);
+registerIdpCli(program); // idp (issue 6)
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 

@@ -1,4 +1,7 @@
 import { sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+// >>> idp (issue 6)
+import { idpMigrations } from '../idp/migrations.ts';
+// <<< idp
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -12,6 +15,7 @@ export type Dialect = 'sqlite' | 'postgres';
  */
 const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration>> = [
   // e.g. clientMigrations, subscriptionTokenMigrations, ...
+  idpMigrations, // idp (issue 6): 0005_idps
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
