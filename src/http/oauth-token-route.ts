@@ -9,6 +9,7 @@ import { requireForm } from './body.ts';
  * the idp capability (issue 6); the clients capability may replace it with its own.
  */
 export function oauthTokenRoute(app: FastifyInstance, s: Services): void {
+  s.discoveryExtras.token_endpoint ??= `${s.config.publicUrl}/oauth2/token`;
   app.post('/oauth2/token', { config: { errorFormat: 'oauth' } }, async (req, reply) => {
     let form: Record<string, string>;
     try {

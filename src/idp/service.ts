@@ -81,6 +81,10 @@ export class IdpService {
     }
     const name = input.name ?? new URL(issuer).host;
     if (!name || name.length > 100) throw new BadRequestError(`'name' must be 1-100 characters`, 'invalid_name');
+    // Every static check before any request leaves for the IdP.
+    const algorithms = checkAlgorithms(input.algorithms);
+    const userClaim = checkClaim('userClaim', input.userClaim) ?? null;
+    const modulesClaim = checkClaim('modulesClaim', input.modulesClaim) ?? null;
     let discovered: string | undefined;
     if (jwksUri === null && opts.discover) {
       try {
@@ -96,9 +100,9 @@ export class IdpService {
         issuer,
         jwksUri,
         audiences: [...new Set(input.audiences)],
-        algorithms: checkAlgorithms(input.algorithms),
-        userClaim: checkClaim('userClaim', input.userClaim) ?? null,
-        modulesClaim: checkClaim('modulesClaim', input.modulesClaim) ?? null,
+        algorithms,
+        userClaim,
+        modulesClaim,
         allowApiTokens: input.allowApiTokens ?? true,
         allowExchange: input.allowExchange ?? true,
         capToSubjectExpiry: input.capToSubjectExpiry ?? false,
