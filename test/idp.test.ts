@@ -371,14 +371,23 @@ describe('IdP trust from the config file, https rule, and the CLI (sqlite)', () 
   after(async () => idp?.close());
 
   test('YAML idps entries name a subscription; tokens work without API setup; the API cannot change them', async () => {
-    const settings = testIdpSettings({ trusted: [{ subscription: 'Default subscription', issuer: idp.issuer, audiences: [IDP_AUDIENCE], algorithms: ['ES256'] }] });
+    const dead = 'http://127.0.0.1:9/dead-idp';
+    const settings = testIdpSettings({ trusted: [
+      { subscription: 'Default subscription', issuer: idp.issuer, audiences: [IDP_AUDIENCE], algorithms: ['ES256'] },
+      { subscription: 'Default subscription', issuer: dead, jwksUri: 'http://127.0.0.1:9/jwks', audiences: [IDP_AUDIENCE], algorithms: ['ES256'] },
+    ] });
     const s = await startGatehouse({ store: 'sqlite', config: { idps: settings } });
     try {
       const me = await s.api('GET', '/api/v1/me', { token: await idp.token('alice-cli') });
       assert.equal(me.status, 200, me.text);
       assert.equal(me.body.user.username, 'admin');
+      // An IdP whose keys cannot be fetched: 503, not a verdict on the token.
+      const unreachable = await s.api('GET', '/api/v1/me', { token: await idp.sign({ iss: dead, preferred_username: 'admin' }, { key: await otherKey() }) });
+      assert.equal(unreachable.status, 503, unreachable.text);
+      assert.match(unreachable.body.errorMessage, /could not be fetched/);
       const admin = await s.adminToken();
       const list = await s.api('GET', '/api/v1/idps', { token: admin });
+      assert.equal(list.body.idps.length, 2);
       assert.equal(list.body.idps[0].source, 'config');
       const p = await s.api('PATCH', `/api/v1/idps/${list.body.idps[0].id}`, { token: admin, body: { allowExchange: false } });
       assert.equal(p.status, 409);
