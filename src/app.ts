@@ -27,6 +27,9 @@ import { installClients } from './clients/index.ts';
 // --- subscription tokens (issue 4) ---
 import { createSubscriptionTokenParts, subscriptionTokenHttp, type SubscriptionTokenParts } from './subscription-tokens/index.ts';
 // --- end subscription tokens ---
+// >>> idp (issue 6)
+import { installIdp } from './idp/install.ts';
+// <<< idp
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -205,6 +208,16 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   userRoutes(app, services);
   installClients(app, services); // issue 3
   subscriptionTokenHttp(app, services); // issue 4
+  // >>> idp (issue 6): trusted external IdPs; POST /oauth2/token dispatcher (see its file)
+  try {
+    await installIdp(app, services);
+  } catch (e) {
+    await app.close().catch(() => {});
+    core.userDirectory.cache.close();
+    await core.store.close().catch(() => {});
+    throw e;
+  }
+  // <<< idp
 
   core.store.startChangeFollower();
   subTokens.start(); // issue 4: last-use flusher, alert scheduler

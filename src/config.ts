@@ -5,6 +5,7 @@ import { z } from 'zod';
 // --- subscription tokens (issue 4) ---
 import { alertsSchema, mailSchema } from './notify/config-schema.ts';
 // --- end subscription tokens ---
+import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -60,7 +61,7 @@ export const fileSchema = z
     // issue 4: expiry alerts (src/notify/config-schema.ts)
     mail: mailSchema,
     alerts: alertsSchema,
-    idps: z.unknown().optional(),
+    idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
   })
   .strict();

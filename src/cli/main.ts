@@ -5,6 +5,7 @@ import { registerServe } from './serve.ts';
 import { registerAdmin } from './admin.ts';
 import { registerClients } from '../clients/cli.ts'; // issue 3
 import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
+import { registerIdpCli } from '../idp/cli.ts'; // idp (issue 6)
 
 const program = new Command();
 program
@@ -18,6 +19,7 @@ registerServe(program);
 registerAdmin(program);
 registerClients(program); // issue 3
 registerSubscriptionTokenCli(program); // issue 4
+registerIdpCli(program); // idp (issue 6)
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 

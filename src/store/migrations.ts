@@ -5,6 +5,9 @@ import { clientMigrations } from '../clients/migrations.ts';
 // --- subscription tokens (issue 4) ---
 import { subscriptionTokenMigrations } from '../subscription-tokens/migrations.ts';
 // --- end subscription tokens ---
+// >>> idp (issue 6)
+import { idpMigrations } from '../idp/migrations.ts';
+// <<< idp
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -20,6 +23,7 @@ const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration
   // e.g. clientMigrations, subscriptionTokenMigrations, ...
   clientMigrations, // issue 3: clients + revoked_tokens
   subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
+  idpMigrations, // idp (issue 6): 0005_idps
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

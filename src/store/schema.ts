@@ -126,6 +126,30 @@ export interface OutboxTable {
   sent_at: string | null;
 }
 // --- end subscription tokens ---
+// >>> idp (issue 6)
+/** Trusted external identity providers (token issuers), per subscription. */
+export interface IdpsTable {
+  id: string;
+  subscription_id: string;
+  name: string;
+  issuer: string;
+  /** Given explicitly; null = discovered from the issuer's /.well-known/openid-configuration. */
+  jwks_uri: string | null;
+  /** JSON arrays. */
+  audiences: string;
+  algorithms: string;
+  /** Null = preferred_username, then email. */
+  user_claim: string | null;
+  modules_claim: string | null;
+  allow_api_tokens: number;
+  allow_exchange: number;
+  cap_to_subject_expiry: number;
+  /** 'api' (management API / CLI) or 'config' (YAML file; managed there). */
+  source: string;
+  created_at: string;
+  updated_at: string;
+}
+// <<< idp
 
 export interface Database {
   subscriptions: SubscriptionsTable;
@@ -139,4 +163,5 @@ export interface Database {
   subscription_tokens: SubscriptionTokensTable;
   outbox: OutboxTable;
   // --- end subscription tokens ---
+  idps: IdpsTable; // idp (issue 6)
 }

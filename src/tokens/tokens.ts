@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { SignJWT, jwtVerify, decodeProtectedHeader, errors as joseErrors, type JWTPayload } from 'jose';
+import { SignJWT, jwtVerify, decodeProtectedHeader, decodeJwt, errors as joseErrors, type JWTPayload } from 'jose';
 import type { AuthMethod, Principal } from '../domain/types.ts';
 import { UnauthorizedError } from '../domain/errors.ts';
 import type { ModuleName } from '../domain/modules.ts';
@@ -46,6 +46,21 @@ export type PrincipalResolver = (claims: GatehouseClaims) => Promise<Principal>;
 
 /** A verification step every token must pass (e.g. not revoked); throws UnauthorizedError to refuse. */
 export type TokenCheck = (claims: GatehouseClaims) => void | Promise<void>;
+// >>> idp (issue 6): tokens of other issuers (external IdPs) go to a registered verifier.
+/** Verifies a token whose (unverified) `iss` is not Gatehouse's; returns the principal or throws. */
+export type ExternalTokenVerifier = (token: string, issuer: string) => Promise<Principal>;
+
+/** The unverified `iss` of a JWT-shaped token, or undefined. Only for routing to a verifier. */
+export function peekIssuer(token: string): string | undefined {
+  if (token.length > 16384 || !TOKEN_SHAPE.test(token)) return undefined;
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+// <<< idp
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+$/;
 const MAX_TOKEN_LENGTH = 8192;
@@ -77,6 +92,13 @@ export class TokenService {
     this.checks.push(check);
   }
   // --- end verification checks ---
+  // >>> idp (issue 6)
+  private external: ExternalTokenVerifier | undefined;
+  /** Tokens whose `iss` is not ours are handed to `v` (trusted external identity providers). */
+  registerExternalVerifier(v: ExternalTokenVerifier): void {
+    this.external = v;
+  }
+  // <<< idp
 
   async issue(input: IssueInput): Promise<IssuedToken> {
     const key = this.keys.signingKey();
@@ -160,6 +182,12 @@ export class TokenService {
 
   /** Full verification: claims, then live principal state. */
   async verify(token: string): Promise<Principal> {
+    // >>> idp (issue 6)
+    if (this.external) {
+      const iss = peekIssuer(token);
+      if (iss !== undefined && iss !== this.opts.issuer) return this.external(token, iss);
+    }
+    // <<< idp
     const claims = await this.verifyClaims(token);
     for (const check of this.checks) await check(claims);
     const resolver = this.resolvers.get(claims.auth_method);
