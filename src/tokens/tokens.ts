@@ -123,19 +123,28 @@ export class TokenService {
     return { token, jti, expiresAt: new Date(claims.exp * 1000), claims };
   }
 
-  /** Signature and claims only. Throws UnauthorizedError saying why. */
-  async verifyClaims(token: string): Promise<GatehouseClaims> {
+  /** Claims of a token this process verified before and that is still within its lifetime and key. */
+  private fromCache(cacheKey: string): GatehouseClaims | undefined {
+    const cached = this.verified.get(cacheKey);
+    if (!cached) return undefined;
+    if (cached.claims.exp + this.opts.clockSkewSeconds > Date.now() / 1000 && this.keys.verificationKey(cached.kid)) {
+      return cached.claims;
+    }
+    this.verified.delete(cacheKey);
+    return undefined;
+  }
+
+  private static checkShape(token: string): string {
     if (token.length > MAX_TOKEN_LENGTH) throw new UnauthorizedError('token is too long', 'invalid_token');
     if (!TOKEN_SHAPE.test(token)) throw new UnauthorizedError('token is not a well-formed JWT', 'invalid_token');
-    const cacheKey = createHash('sha256').update(token).digest('base64url');
-    const cached = this.verified.get(cacheKey);
+    return createHash('sha256').update(token).digest('base64url');
+  }
+
+  /** Signature and claims only. Throws UnauthorizedError saying why. */
+  async verifyClaims(token: string, cacheKey = TokenService.checkShape(token)): Promise<GatehouseClaims> {
+    const cached = this.fromCache(cacheKey);
+    if (cached) return cached;
     const nowSec = Date.now() / 1000;
-    if (cached) {
-      if (cached.claims.exp + this.opts.clockSkewSeconds > nowSec && this.keys.verificationKey(cached.kid)) {
-        return cached.claims;
-      }
-      this.verified.delete(cacheKey);
-    }
     let header;
     try {
       header = decodeProtectedHeader(token);
@@ -182,13 +191,15 @@ export class TokenService {
 
   /** Full verification: claims, then live principal state. */
   async verify(token: string): Promise<Principal> {
-    // >>> idp (issue 6)
-    if (this.external) {
+    const cacheKey = TokenService.checkShape(token);
+    // >>> idp (issue 6): a token of another issuer goes to the external verifier (not on a cache hit:
+    // only our own tokens are ever in the verified cache).
+    if (this.external && !this.verified.has(cacheKey)) {
       const iss = peekIssuer(token);
       if (iss !== undefined && iss !== this.opts.issuer) return this.external(token, iss);
     }
     // <<< idp
-    const claims = await this.verifyClaims(token);
+    const claims = await this.verifyClaims(token, cacheKey);
     for (const check of this.checks) await check(claims);
     const resolver = this.resolvers.get(claims.auth_method);
     if (!resolver) throw new UnauthorizedError(`tokens of kind '${claims.auth_method}' are not accepted here`, 'invalid_token');
