@@ -225,3 +225,21 @@ describe('serving', () => {
     }
   });
 });
+
+test('/health/ready answers 503 when the database is gone, 200 while it is there', async () => {
+  const s = await startGatehouse({ store: 'postgres' });
+  try {
+    assert.equal((await s.api('GET', '/health/ready')).status, 200);
+    const pg = (await import('pg')).default;
+    const admin = new pg.Client({ connectionString: (await import('./helpers.ts')).PG_ADMIN_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE ${new URL(s.databaseUrl!).pathname.slice(1)} WITH (FORCE)`);
+    await admin.end();
+    const r = await s.api('GET', '/health/ready');
+    assert.equal(r.status, 503);
+    assert.equal(r.body.status, 'not ready');
+    assert.equal((await s.api('GET', '/health/live')).status, 200);
+  } finally {
+    await s.close();
+  }
+});
