@@ -195,6 +195,33 @@ describe('console sessions (server side)', () => {
   });
 });
 
+describe('console behind HTTPS', () => {
+  test('the cookie is Secure when the public URL is https (TLS terminated in front of Gatehouse)', async () => {
+    const s = await startGatehouse({ config: { publicUrl: 'https://gatehouse.example' } });
+    try {
+      const r = await signIn(s, 'admin', ADMIN_PASSWORD);
+      assert.equal(r.status, 201);
+      assert.match(r.setCookie, /; Secure/);
+      assert.match(r.setCookie, /HttpOnly/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('sign-in is throttled like POST /auth: repeated failures lock the account (429)', async () => {
+    const s = await startGatehouse({ config: { auth: { maxFailuresPerUser: 3, maxFailuresPerIp: 100, failureWindowSeconds: 900, lockoutSeconds: 60, maxLockoutSeconds: 3600 } } });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await signIn(s, 'admin', 'wrong-' + i)).status, 401);
+      const locked = await signIn(s, 'admin', ADMIN_PASSWORD);
+      assert.equal(locked.status, 429);
+      assert.equal(locked.setCookie, '');
+      assert.ok(locked.body.errorMessage.length > 0);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('console without a build', () => {
   test('answers 503 saying to run npm run build:web', async () => {
     const empty = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-nodist-'));
