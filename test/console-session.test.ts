@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ADMIN_PASSWORD, startGatehouse, createUser, type TestServer } from './helpers.ts';
+import { ADMIN_PASSWORD, STORES, startGatehouse, createUser, type TestServer } from './helpers.ts';
 
 const PW = 'User-Pass-123!';
 
@@ -27,12 +27,12 @@ function call(s: TestServer, method: string, p: string, headers: Record<string, 
   }).then(async (r) => ({ status: r.status, body: (await r.json().catch(() => null)) as any, headers: r.headers }));
 }
 
-describe('console sessions (server side)', () => {
+for (const store of STORES) describe(`console sessions (server side, ${store})`, () => {
   let s: TestServer;
   let admin: string;
   let now = Date.now();
   before(async () => {
-    s = await startGatehouse({ config: { console: { enabled: true, idleTimeoutSeconds: 60, absoluteTimeoutSeconds: 3600 } }, clock: () => new Date(now) });
+    s = await startGatehouse({ store, config: { console: { enabled: true, idleTimeoutSeconds: 60, absoluteTimeoutSeconds: 3600 } }, clock: () => new Date(now) });
     admin = await s.adminToken();
   });
   after(async () => s?.close());

@@ -151,11 +151,13 @@ export class ConsoleSessions {
   }
 
   async endAllFor(userId: string): Promise<number> {
+    const one = await this.store.db.selectFrom('sessions').select('subscription_id').where('user_id', '=', userId).executeTakeFirst();
+    if (!one) return 0;
     const r = await this.store.db.deleteFrom('sessions').where('user_id', '=', userId).executeTakeFirst();
     const n = Number(r.numDeletedRows);
     if (n > 0) {
       await this.audit.record({
-        subscriptionId: null, actorType: 'system', actorId: null, actorName: null, action: 'console.session_end',
+        subscriptionId: one.subscription_id, actorType: 'system', actorId: null, actorName: null, action: 'console.session_end',
         targetType: 'user', targetId: userId, outcome: 'success', reason: `${n} console session(s) ended by a change to the user`,
       });
     }
