@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, fmtDate, type SessionInfo } from '../api.ts';
-import { Confirm, ErrorBox, ModulePicker, Notice, PageTitle, SecretValue, useLoad } from '../components.tsx';
+import { Confirm, ErrorBox, FocusHeading, ModulePicker, Notice, PageTitle, SecretValue, useLoad } from '../components.tsx';
 
 interface Client {
   clientId: string;
@@ -81,7 +81,7 @@ function ClientsPage(props: { session: SessionInfo; level: 'user' | 'subscriptio
       />
       {created && (
         <section class="card once" aria-labelledby="created-title">
-          <h2 id="created-title">Client “{created.name}” created</h2>
+          <FocusHeading id="created-title">Client “{created.name}” created</FocusHeading>
           <p class="warning">
             <strong>Copy the client secret now.</strong> It is shown only this once; Gatehouse keeps only a hash of it. If you lose it, delete the client and create a new one.
           </p>
@@ -99,7 +99,7 @@ function ClientsPage(props: { session: SessionInfo; level: 'user' | 'subscriptio
       )}
       {issued && (
         <section class="card once" aria-labelledby="token-title">
-          <h2 id="token-title">Token generated</h2>
+          <FocusHeading id="token-title">Token generated</FocusHeading>
           <p>
             Valid until <strong data-testid="token-expiry">{fmtDate(issued.expiresAt)}</strong> ({Math.round(issued.expiresIn / 3600)} hours). Send it as{' '}
             <code>Authorization: Bearer &lt;token&gt;</code>. It is not shown again.

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, fmtDate, timeLeft } from '../api.ts';
-import { Confirm, ErrorBox, Notice, PageTitle, SecretValue, useLoad } from '../components.tsx';
+import { Confirm, ErrorBox, FocusHeading, Notice, PageTitle, SecretValue, useLoad } from '../components.tsx';
 
 interface Token {
   secretId: string;
@@ -81,7 +81,7 @@ export function SubscriptionTokens() {
       </form>
       {created && (
         <section class="card once" aria-labelledby="sub-token-title">
-          <h2 id="sub-token-title">Token created</h2>
+          <FocusHeading id="sub-token-title">Token created</FocusHeading>
           <p class="warning">
             <strong>Copy the token now.</strong> It is shown only this once. It is valid for {created.minutes} minutes.
           </p>
