@@ -30,6 +30,9 @@ import { createSubscriptionTokenParts, subscriptionTokenHttp, type SubscriptionT
 // >>> idp (issue 6)
 import { installIdp } from './idp/install.ts';
 // <<< idp
+// >>> console (issue 7)
+import { installConsole } from './console/index.ts';
+// <<< console
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -211,6 +214,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   // >>> idp (issue 6): trusted external IdPs; POST /oauth2/token dispatcher (see its file)
   try {
     await installIdp(app, services);
+    await installConsole(app, services, opts.clock ?? (() => new Date())); // console (issue 7): sessions, /api/v1/session, /console
   } catch (e) {
     await app.close().catch(() => {});
     core.userDirectory.cache.close();

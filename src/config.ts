@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { alertsSchema, mailSchema } from './notify/config-schema.ts';
 // --- end subscription tokens ---
 import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
+import { consoleSchema } from './console/config-schema.ts'; // console (issue 7)
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -63,6 +64,7 @@ export const fileSchema = z
     alerts: alertsSchema,
     idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
+    console: consoleSchema, // console (issue 7): session timeouts, see docs/console.md
   })
   .strict();
 

@@ -93,3 +93,21 @@ export function modulesBeyond(p: UserPrincipal, wanted: readonly ModuleName[]): 
   return wanted.filter((m) => !p.modules.includes(m));
 }
 // --- end clients ---
+
+// --- console (issue 7) ---
+/**
+ * Reason a user may not sign in to the web console with a password, or null. The console
+ * needs UI Access (spec 000/002), not API Access: without API Access a user can still sign
+ * in, and the API-client pages show the API's own refusal. SSO users sign in through their
+ * identity provider, so password sign-in is refused for them as for the API.
+ */
+export function consoleLoginRefusal(u: Pick<User, 'role' | 'uiAccess' | 'ssoEnabled'>): string | null {
+  if (u.ssoEnabled) {
+    return 'SSO (Single Sign-On) is enabled for this user, so password sign-in to the console is turned off. Ask a manager to turn SSO off for this user.';
+  }
+  if (!effectiveUiAccess(u)) {
+    return "This user does not have the 'UI Access' permission, so cannot sign in to the console. Ask a manager to enable UI Access under Roles and Scopes.";
+  }
+  return null;
+}
+// --- end console ---

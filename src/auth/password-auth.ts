@@ -4,7 +4,7 @@ import type { AuthMethod, Principal } from '../domain/types.ts';
 import type { Store } from '../store/db.ts';
 import { getUserByUsername, type UserRecord } from '../store/users.ts';
 import { verifyPassword } from '../crypto/passwords.ts';
-import { passwordApiRefusal } from '../access/access.ts';
+import { consoleLoginRefusal, passwordApiRefusal } from '../access/access.ts';
 import type { AuditLog } from '../audit/audit.ts';
 import type { LoginThrottle } from './throttle.ts';
 import type { UserDirectory } from '../users/directory.ts';
@@ -69,10 +69,11 @@ export class PasswordAuthenticator {
       await deny('user deactivated');
       throw new UnauthorizedError('This user account is deactivated.', 'user_deactivated');
     }
-    const refusal = passwordApiRefusal(user);
+    // console (issue 7): console sign-in needs UI Access instead of API Access
+    const refusal = method === 'console' ? consoleLoginRefusal(user) : passwordApiRefusal(user);
     if (refusal) {
       await deny(refusal);
-      throw new ForbiddenError(refusal, user.ssoEnabled ? 'sso_enabled' : 'api_access_required');
+      throw new ForbiddenError(refusal, user.ssoEnabled ? 'sso_enabled' : method === 'console' ? 'ui_access_required' : 'api_access_required');
     }
     await this.throttle.success(username);
     if (method !== 'basic') {

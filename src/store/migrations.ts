@@ -8,6 +8,9 @@ import { subscriptionTokenMigrations } from '../subscription-tokens/migrations.t
 // >>> idp (issue 6)
 import { idpMigrations } from '../idp/migrations.ts';
 // <<< idp
+// >>> console (issue 7)
+import { consoleMigrations } from '../console/migrations.ts';
+// <<< console
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -24,6 +27,7 @@ const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration
   clientMigrations, // issue 3: clients + revoked_tokens
   subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
   idpMigrations, // idp (issue 6): 0005_idps
+  consoleMigrations, // console (issue 7): 0006_sessions
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

@@ -150,6 +150,20 @@ export interface IdpsTable {
   updated_at: string;
 }
 // <<< idp
+// >>> console (issue 7)
+/** Web console sessions; `id_hash` is the SHA-256 (hex) of the session id in the cookie. */
+export interface SessionsTable {
+  id_hash: string;
+  user_id: string;
+  subscription_id: string;
+  created_at: string;
+  last_seen_at: string;
+  /** Absolute end of the session, whatever its activity. */
+  expires_at: string;
+  source_ip: string | null;
+  user_agent: string | null;
+}
+// <<< console
 
 export interface Database {
   subscriptions: SubscriptionsTable;
@@ -164,4 +178,5 @@ export interface Database {
   outbox: OutboxTable;
   // --- end subscription tokens ---
   idps: IdpsTable; // idp (issue 6)
+  sessions: SessionsTable; // console (issue 7)
 }
