@@ -2,7 +2,11 @@
 export class Semaphore {
   private active = 0;
   private readonly waiters: Array<{ grant: () => void; reject: (e: unknown) => void; signal?: AbortSignal; onAbort?: () => void }> = [];
-  constructor(private capacity: number) {}
+  private capacity: number;
+  // (no parameter properties: the SDK sticks to erasable TypeScript syntax)
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
 
   get limit(): number {
     return this.capacity;
