@@ -437,7 +437,7 @@ export class GatehouseClient {
     create: async (input: CreateSubscriptionTokenInput): Promise<CreatedSubscriptionToken> => {
       const expiry = input.expiryMinutes;
       if (!Number.isInteger(expiry) || expiry < 1 || expiry > MAX_EXPIRY_MINUTES) {
-        throw new RangeError(`expiryMinutes must be a whole number from 1 to ${MAX_EXPIRY_MINUTES} (one year); got ${expiry}`);
+        throw new RangeError(`expiry ${expiry} is out of range: give whole minutes, 1 to ${MAX_EXPIRY_MINUTES} (one year)`);
       }
       const body: { expiry: number; modules?: string[] } = { expiry };
       if (input.modules) body.modules = input.modules;
