@@ -6,6 +6,7 @@ import { registerAdmin } from './admin.ts';
 import { registerClients } from '../clients/cli.ts'; // issue 3
 import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
 import { registerIdpCli } from '../idp/cli.ts'; // idp (issue 6)
+import { registerConsumerCli } from './consumer.ts'; // consumer CLI (issue 11)
 
 const program = new Command();
 program
@@ -20,6 +21,7 @@ registerAdmin(program);
 registerClients(program); // issue 3
 registerSubscriptionTokenCli(program); // issue 4
 registerIdpCli(program); // idp (issue 6)
+registerConsumerCli(program); // consumer CLI: login, token, call, subscription-token over HTTP (issue 11); after issue 4's line
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 

@@ -3,6 +3,7 @@ import { BadRequestError } from '../domain/errors.ts';
 import { withCore, parseModules } from '../cli/admin.ts';
 import { listSubscriptions } from '../store/subscriptions.ts';
 import { SubscriptionTokenService, type Actor, type SubscriptionTokenView } from './service.ts';
+import { runRemoteSubscriptionToken } from '../cli/consumer.ts'; // issue 11: HTTP mode with a login profile
 
 type Core = Parameters<Parameters<typeof withCore>[0]>[0];
 
@@ -43,6 +44,7 @@ export function registerSubscriptionTokenCli(program: Command): void {
     .option('--modules <list>', 'comma-separated module API rights, or "all"', 'all')
     .option(...subOpt)
     .action(async function (this: Command, o: { expiry: string; modules: string; subscription?: string }) {
+      if (await runRemoteSubscriptionToken(this, 'create', o)) return;
       const expiry = /^\d+$/.test(o.expiry.trim()) ? Number(o.expiry) : o.expiry;
       const r = await withCore(async (core) =>
         service(core).createIn(await subscriptionOf(core, o.subscription), { expiry, modules: parseModules(o.modules) }, OPERATOR));
@@ -53,20 +55,23 @@ export function registerSubscriptionTokenCli(program: Command): void {
     .description('list the live and expired (undeleted) tokens: secret ID, creator, dates, last use, alert')
     .option(...subOpt)
     .action(async function (this: Command, o: { subscription?: string }) {
+      if (await runRemoteSubscriptionToken(this, 'list', o)) return;
       const list = await withCore(async (core) => service(core).listIn(await subscriptionOf(core, o.subscription)));
       print(this, list, list.map(line).join('\n') || '(none)');
     });
 
   st.command('show <secretId>')
     .description("show one token's details")
-    .action(async function (this: Command, secretId: string) {
+    .action(async function (this: Command, secretId: string, o: object) {
+      if (await runRemoteSubscriptionToken(this, 'show', o, secretId)) return;
       const t = await withCore((core) => service(core).getIn(undefined, secretId.trim()));
       print(this, t, line(t) + `\nmodules ${t.modules.join(',')}\nsubscription ${t.subscriptionId}`);
     });
 
   st.command('delete <secretId>')
     .description("delete a token's secret: the token is refused on its next use on every node")
-    .action(async function (this: Command, secretId: string) {
+    .action(async function (this: Command, secretId: string, o: object) {
+      if (await runRemoteSubscriptionToken(this, 'delete', o, secretId)) return;
       const id = secretId.trim().toLowerCase();
       await withCore((core) => service(core).deleteIn(undefined, id, OPERATOR));
       print(this, { secretId: id, deleted: true }, `Secret with ID ${id} deleted successfully.`);
