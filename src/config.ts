@@ -23,6 +23,8 @@ const tokensSchema = z
     clockSkewSeconds: z.number().int().min(0).max(300).default(30),
     /** How long a rotated-out key keeps verifying (must cover the longest token: 1 year). */
     keyOverlapSeconds: durationSec.default(366 * 24 * 3600),
+    /** scaleout (issue 8): rotate the signing key when it is this many days old (one node does it); 0 = never. */
+    rotateEveryDays: z.number().int().min(0).max(3650).default(90),
   })
   .strict()
   .default({});
@@ -50,6 +52,18 @@ const serverSchema = z
   .strict()
   .default({});
 
+// >>> scaleout (issue 8)
+const metricsSchema = z
+  .object({
+    /** Serve GET /metrics (Prometheus text format). */
+    enabled: z.boolean().default(true),
+    /** When set (or GATEHOUSE_METRICS_TOKEN), /metrics requires `Authorization: Bearer <token>`. */
+    token: z.string().min(16, 'use at least 16 characters').optional(),
+  })
+  .strict()
+  .default({});
+// <<< scaleout
+
 /** Sections of the YAML file. Later capabilities add theirs here. */
 export const fileSchema = z
   .object({
@@ -63,6 +77,7 @@ export const fileSchema = z
     alerts: alertsSchema,
     idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
+    metrics: metricsSchema, // scaleout (issue 8)
   })
   .strict();
 
@@ -160,6 +175,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`'GATEHOUSE_PUBLIC_URL': expected an http(s) URL, got '${publicUrl}'`);
   }
   publicUrl = publicUrl.replace(/\/+$/, '');
+  // >>> scaleout (issue 8)
+  const metricsToken = nonEmpty(env.GATEHOUSE_METRICS_TOKEN);
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError(`'GATEHOUSE_METRICS_TOKEN': use at least 16 characters`);
+  if (metricsToken) parsed.data.metrics = { ...parsed.data.metrics, token: metricsToken };
+  // <<< scaleout
   return {
     ...parsed.data,
     ...overrides,

@@ -8,6 +8,7 @@ import { subscriptionTokenMigrations } from '../subscription-tokens/migrations.t
 // >>> idp (issue 6)
 import { idpMigrations } from '../idp/migrations.ts';
 // <<< idp
+import { scaleoutMigrations } from '../cluster/migrations.ts'; // scaleout (issue 8)
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -24,6 +25,7 @@ const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration
   clientMigrations, // issue 3: clients + revoked_tokens
   subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
   idpMigrations, // idp (issue 6): 0005_idps
+  scaleoutMigrations, // scaleout (issue 8): 0008_change_notify (PostgreSQL NOTIFY trigger)
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {
