@@ -34,6 +34,7 @@ import { installIdp } from './idp/install.ts';
 import { createClusterParts, createSharedRedis, type ClusterParts, type SharedRedis } from './cluster/index.ts';
 import type { LimiterFactory } from './auth/throttle.ts';
 import type { GatehouseMetrics } from './ops/metrics.ts';
+import { installDrain } from './ops/drain.ts';
 // <<< scaleout
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
@@ -234,6 +235,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   installErrorHandling(app);
   installBodyParsers(app);
   if (config.metrics?.enabled !== false) cluster.metrics.install(app, { token: config.metrics?.token }); // scaleout (issue 8)
+  const drain = installDrain(app); // scaleout (issue 8): graceful shutdown
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
@@ -275,7 +277,9 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       closed = true;
       clearInterval(keyTimer);
       // Stop accepting, answer 503 to new requests on open connections, finish in-flight ones.
+      drain.begin(); // scaleout (issue 8)
       await app.close();
+      drain.end();
       await subTokens.close(); // issue 4
       core.userDirectory.cache.close();
       core.clients.close(); // issue 3

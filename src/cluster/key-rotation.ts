@@ -40,9 +40,10 @@ export class KeyRotationJob {
   }
 
   private async check(): Promise<string | null> {
-    const cutoff = new Date(this.clock().getTime() - this.everyDays * DAY_MS).toISOString();
+    const now = this.clock();
+    const cutoff = new Date(now.getTime() - this.everyDays * DAY_MS).toISOString();
     try {
-      const kid = await this.keys.rotateIfOlderThan(cutoff);
+      const kid = await this.keys.rotateIfOlderThan(cutoff, now);
       if (kid) this.log.info({ kid, everyDays: this.everyDays }, 'scheduled signing-key rotation: this node rotated the key');
       return kid;
     } catch (err) {

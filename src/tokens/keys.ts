@@ -59,18 +59,17 @@ export class KeyManager {
    * is the claim: when several nodes try at once, the first commits and the others' UPDATE
    * matches no row (the key is retired already), so they write nothing. Null: not rotated.
    */
-  async rotateIfOlderThan(cutoffIso: string): Promise<string | null> {
-    return this.rotateKey(cutoffIso);
+  async rotateIfOlderThan(cutoffIso: string, now = new Date()): Promise<string | null> {
+    return this.rotateKey(cutoffIso, now);
   }
   // <<< scaleout
 
-  private async rotateKey(cutoffIso: string | undefined): Promise<string | null> {
+  private async rotateKey(cutoffIso: string | undefined, now = new Date()): Promise<string | null> {
     const alg = this.opts.alg ?? 'ES256';
     const { publicKey, privateKey } = generate(alg);
     const publicJwk = { ...(publicKey.export({ format: 'jwk' }) as JWK), alg, use: 'sig' };
     const kid = await calculateJwkThumbprint(publicJwk);
     publicJwk.kid = kid;
-    const now = new Date();
     const notAfter = new Date(now.getTime() + this.opts.overlapSeconds * 1000).toISOString();
     const rotated = await this.store.transaction(async (tx) => {
       let retire = tx
