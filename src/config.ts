@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { alertsSchema, mailSchema } from './notify/config-schema.ts';
 // --- end subscription tokens ---
 import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
+import { clusterSchema } from './cluster/config-schema.ts'; // scaleout (issue 8)
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -78,6 +79,7 @@ export const fileSchema = z
     idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
     metrics: metricsSchema, // scaleout (issue 8)
+    cluster: clusterSchema, // scaleout (issue 8): change feed mode, LISTEN URL
   })
   .strict();
 

@@ -48,7 +48,10 @@ export function createClusterParts(
     verifyFailed: (err) => metrics.verifyFailures.inc({ reason: verifyFailureReason(err) }),
   });
 
-  const listener = store.dialect === 'postgres' && config.databaseUrl ? new PgChangeListener(store, log, { databaseUrl: config.databaseUrl }) : undefined;
+  const feed = config.cluster ?? { changeFeed: 'listen' };
+  const listenUrl = feed.listenUrl ?? config.databaseUrl;
+  const listener =
+    store.dialect === 'postgres' && listenUrl && feed.changeFeed !== 'poll' ? new PgChangeListener(store, log, { databaseUrl: listenUrl }) : undefined;
   metrics.changeFeedListening.set(0);
   listener?.onState((s) => metrics.changeFeedListening.set(s === 'listening' ? 1 : 0));
   metrics.redisUp.set(redis?.healthy ? 1 : 0);
