@@ -299,3 +299,38 @@ describe('/metrics access', () => {
     }
   });
 });
+
+describe('master key rotation (gatehouse keys rewrap)', () => {
+  test('re-seals the signing keys with the new master key; tokens keep verifying; the old key no longer opens them', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const path = await import('node:path');
+    const { rmSync } = await import('node:fs');
+    const run = promisify(execFile);
+    const bin = path.resolve(import.meta.dirname, '../bin/gatehouse.mjs');
+    const oldKey = 'old-master-' + randomBytes(16).toString('hex');
+    const newKey = 'new-master-' + randomBytes(16).toString('hex');
+    const s = await startGatehouse({ keepData: true, env: { GATEHOUSE_MASTER_KEY: oldKey } });
+    const token = await s.adminToken();
+    await s.stop();
+    try {
+      const env = { ...process.env, GATEHOUSE_DATA_DIR: s.dataDir, GATEHOUSE_MASTER_KEY: newKey };
+      await assert.rejects(run(process.execPath, [bin, 'keys', 'rewrap'], { env }), /exactly one way/);
+      const r = await run(process.execPath, [bin, 'keys', 'rewrap'], { env: { ...env, GATEHOUSE_OLD_MASTER_KEY: oldKey } });
+      assert.match(r.stdout, /re-sealed 1 signing key\(s\)/);
+      const again = await run(process.execPath, [bin, 'keys', 'rewrap'], { env: { ...env, GATEHOUSE_OLD_MASTER_KEY: oldKey } });
+      assert.match(again.stdout, /re-sealed 0 signing key\(s\) with the new master key; 1 already were/);
+      assert.ok(!r.stdout.includes(oldKey) && !r.stderr.includes(oldKey));
+      const s2 = await startGatehouse({ dataDir: s.dataDir, env: { GATEHOUSE_MASTER_KEY: newKey, GATEHOUSE_PUBLIC_URL: s.config.publicUrl } });
+      try {
+        assert.equal((await s2.api('GET', '/api/v1/me', { token })).status, 200, 'a token signed before the rotation still verifies');
+        assert.equal((await s2.adminToken()).split('.').length, 3, 'the re-sealed key signs');
+      } finally {
+        await s2.stop();
+      }
+      await assert.rejects(startGatehouse({ dataDir: s.dataDir, env: { GATEHOUSE_MASTER_KEY: oldKey } }), /master key/);
+    } finally {
+      rmSync(s.dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,6 +6,7 @@ import { registerAdmin } from './admin.ts';
 import { registerClients } from '../clients/cli.ts'; // issue 3
 import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
 import { registerIdpCli } from '../idp/cli.ts'; // idp (issue 6)
+import { registerRewrapCli } from '../ops/rewrap.ts'; // scaleout (issue 8): keys rewrap
 
 const program = new Command();
 program
@@ -20,6 +21,7 @@ registerAdmin(program);
 registerClients(program); // issue 3
 registerSubscriptionTokenCli(program); // issue 4
 registerIdpCli(program); // idp (issue 6)
+registerRewrapCli(program); // scaleout (issue 8)
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 
