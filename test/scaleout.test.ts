@@ -334,3 +334,29 @@ describe('master key rotation (gatehouse keys rewrap)', () => {
     }
   });
 });
+
+describe('change feed cursor', () => {
+  test('a change whose seq commits after a later one is still applied (poll only, out-of-order commit)', async () => {
+    const s = await startGatehouse({ store: 'postgres', config: { cluster: { changeFeed: 'poll' } } as never });
+    const applied: number[] = [];
+    s.gh.services.store.onApplied((c) => { if (c.entity === 'test') applied.push(c.seq); });
+    const t1 = new pg.Client({ connectionString: s.databaseUrl });
+    const t2 = new pg.Client({ connectionString: s.databaseUrl });
+    await Promise.all([t1.connect(), t2.connect()]);
+    try {
+      const at = new Date().toISOString();
+      await t1.query('BEGIN');
+      const first = Number((await t1.query(`INSERT INTO changes (at, entity, entity_id) VALUES ($1, 'test', 'slow') RETURNING seq`, [at])).rows[0].seq);
+      const second = Number((await t2.query(`INSERT INTO changes (at, entity, entity_id) VALUES ($1, 'test', 'fast') RETURNING seq`, [at])).rows[0].seq);
+      assert.ok(second > first);
+      for (let i = 0; i < 40 && !applied.includes(second); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(applied, [second], 'the later seq is applied first');
+      await t1.query('COMMIT');
+      for (let i = 0; i < 40 && !applied.includes(first); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(applied, [second, first], 'the earlier seq, committed later, is not skipped; nothing twice');
+    } finally {
+      await Promise.all([t1.end(), t2.end()]);
+      await s.close();
+    }
+  });
+});
