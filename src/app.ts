@@ -33,6 +33,12 @@ import { installIdp } from './idp/install.ts';
 // >>> console (issue 7)
 import { installConsole } from './console/index.ts';
 // <<< console
+// >>> scaleout (issue 8)
+import { createClusterParts, createSharedRedis, type ClusterParts, type SharedRedis } from './cluster/index.ts';
+import type { LimiterFactory } from './auth/throttle.ts';
+import type { GatehouseMetrics } from './ops/metrics.ts';
+import { installDrain } from './ops/drain.ts';
+// <<< scaleout
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -81,6 +87,13 @@ export interface Services extends SubscriptionTokenParts {
    * client_credentials (clients), token exchange (IdP). Each authenticates what it needs.
    */
   oauthGrants: Map<string, OAuthGrantHandler>;
+  // >>> scaleout (issue 8)
+  /** This node's Redis (REDIS_URL), shared by every limiter; undefined: limits in memory. */
+  redis: SharedRedis | undefined;
+  /** This node's Prometheus registry and metric families (GET /metrics). */
+  metrics: GatehouseMetrics;
+  cluster: ClusterParts;
+  // <<< scaleout
 }
 
 export interface OAuthTokenResponse {
@@ -119,7 +132,7 @@ export interface CreateOptions {
 }
 
 /** Open the store, migrate, load keys: the parts the CLI needs without an HTTP server. */
-export async function createCore(config: Config, log: Logger) {
+export async function createCore(config: Config, log: Logger, opts: { limiterFactory?: LimiterFactory } = {}) {
   const store = new Store({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   try {
     await store.migrate();
@@ -137,7 +150,7 @@ export async function createCore(config: Config, log: Logger) {
     clockSkewSeconds: config.tokens.clockSkewSeconds,
   });
   const audit = new AuditLog(store, log);
-  const throttle = new LoginThrottle(config.auth);
+  const throttle = new LoginThrottle(config.auth, opts.limiterFactory); // scaleout: Redis when REDIS_URL
   const userDirectory = new UserDirectory(store);
   userDirectory.registerResolvers(tokens);
   const passwords = new PasswordAuthenticator(store, throttle, audit, userDirectory);
@@ -155,7 +168,17 @@ export async function createCore(config: Config, log: Logger) {
 /** The composition root: one call builds one independent server (no global state). */
 export async function createGatehouse(config: Config, opts: CreateOptions = {}): Promise<Gatehouse> {
   const log = opts.logger ?? createLogger(config);
-  const core = await createCore(config, log);
+  // >>> scaleout (issue 8): one Redis connection per node, owned here
+  const redis = createSharedRedis(config, log);
+  let core: Awaited<ReturnType<typeof createCore>>;
+  try {
+    core = await createCore(config, log, redis ? { limiterFactory: redis.limiterFactory() } : {});
+  } catch (e) {
+    await redis?.close();
+    throw e;
+  }
+  const cluster = createClusterParts(core, config, log, opts.clock ?? (() => new Date()), redis);
+  // <<< scaleout
   const requestAuth = new RequestAuth(core.tokens, core.passwords);
   // --- subscription tokens (issue 4) ---
   const subTokens = createSubscriptionTokenParts(core, config, log, opts.clock ?? (() => new Date()));
@@ -179,16 +202,24 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       ...discoveryExtras,
     }),
-    readinessDetail: () => ({}),
+    readinessDetail: () => cluster.readiness(), // scaleout (issue 8)
     oauthGrants: new Map(),
+    redis, // scaleout (issue 8)
+    metrics: cluster.metrics,
+    cluster,
   };
 
   const bootstrap: BootstrapResult = { created: false };
   if (opts.bootstrap !== false && (await countSubscriptions(core.store.db)) === 0) {
     const password = config.adminPassword ?? randomBytes(12).toString('base64url');
-    const r = await core.users.createSubscription('Default subscription', { username: config.adminUsername, password });
-    Object.assign(bootstrap, { created: true, username: config.adminUsername, subscriptionId: r.subscription.id });
-    if (!config.adminPassword) bootstrap.generatedPassword = password;
+    try {
+      const r = await core.users.createSubscription('Default subscription', { username: config.adminUsername, password });
+      Object.assign(bootstrap, { created: true, username: config.adminUsername, subscriptionId: r.subscription.id });
+      if (!config.adminPassword) bootstrap.generatedPassword = password;
+    } catch (e) {
+      // scaleout (issue 8): several nodes starting at once on an empty database; one wins.
+      if ((await countSubscriptions(core.store.db)) === 0) throw e;
+    }
   }
 
   const app = Fastify({
@@ -206,6 +237,8 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   app.decorateRequest('principal', null);
   installErrorHandling(app);
   installBodyParsers(app);
+  if (config.metrics?.enabled !== false) cluster.metrics.install(app, { token: config.metrics?.token }); // scaleout (issue 8)
+  const drain = installDrain(app); // scaleout (issue 8): graceful shutdown
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
@@ -218,6 +251,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   } catch (e) {
     await app.close().catch(() => {});
     core.userDirectory.cache.close();
+    await cluster.close().catch(() => {}); // scaleout (issue 8)
     await core.store.close().catch(() => {});
     throw e;
   }
@@ -225,6 +259,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
 
   core.store.startChangeFollower();
   subTokens.start(); // issue 4: last-use flusher, alert scheduler
+  cluster.start(); // scaleout (issue 8): LISTEN connection, scheduled key rotation
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);
   keyTimer.unref();
 
@@ -245,11 +280,15 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
       if (closed) return;
       closed = true;
       clearInterval(keyTimer);
+      // Stop accepting, answer 503 to new requests on open connections, finish in-flight ones.
+      drain.begin(); // scaleout (issue 8)
       await app.close();
+      drain.end();
       await subTokens.close(); // issue 4
       core.userDirectory.cache.close();
       core.clients.close(); // issue 3
       core.revocations.close(); // issue 3
+      await cluster.close(); // scaleout (issue 8): LISTEN connection, Redis
       await core.store.close();
     },
   };

@@ -7,6 +7,7 @@ import { alertsSchema, mailSchema } from './notify/config-schema.ts';
 // --- end subscription tokens ---
 import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
 import { consoleSchema } from './console/config-schema.ts'; // console (issue 7)
+import { clusterSchema } from './cluster/config-schema.ts'; // scaleout (issue 8)
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -24,6 +25,8 @@ const tokensSchema = z
     clockSkewSeconds: z.number().int().min(0).max(300).default(30),
     /** How long a rotated-out key keeps verifying (must cover the longest token: 1 year). */
     keyOverlapSeconds: durationSec.default(366 * 24 * 3600),
+    /** scaleout (issue 8): rotate the signing key when it is this many days old (one node does it); 0 = never. */
+    rotateEveryDays: z.number().int().min(0).max(3650).default(90),
   })
   .strict()
   .default({});
@@ -51,6 +54,18 @@ const serverSchema = z
   .strict()
   .default({});
 
+// >>> scaleout (issue 8)
+const metricsSchema = z
+  .object({
+    /** Serve GET /metrics (Prometheus text format). */
+    enabled: z.boolean().default(true),
+    /** When set (or GATEHOUSE_METRICS_TOKEN), /metrics requires `Authorization: Bearer <token>`. */
+    token: z.string().min(16, 'use at least 16 characters').optional(),
+  })
+  .strict()
+  .default({});
+// <<< scaleout
+
 /** Sections of the YAML file. Later capabilities add theirs here. */
 export const fileSchema = z
   .object({
@@ -65,6 +80,8 @@ export const fileSchema = z
     idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
     limits: z.unknown().optional(),
     console: consoleSchema, // console (issue 7): session timeouts, see docs/console.md
+    metrics: metricsSchema, // scaleout (issue 8)
+    cluster: clusterSchema, // scaleout (issue 8): change feed mode, LISTEN URL
   })
   .strict();
 
@@ -162,6 +179,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     throw new ConfigError(`'GATEHOUSE_PUBLIC_URL': expected an http(s) URL, got '${publicUrl}'`);
   }
   publicUrl = publicUrl.replace(/\/+$/, '');
+  // >>> scaleout (issue 8)
+  const metricsToken = nonEmpty(env.GATEHOUSE_METRICS_TOKEN);
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError(`'GATEHOUSE_METRICS_TOKEN': use at least 16 characters`);
+  if (metricsToken) parsed.data.metrics = { ...parsed.data.metrics, token: metricsToken };
+  // <<< scaleout
   return {
     ...parsed.data,
     ...overrides,

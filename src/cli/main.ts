@@ -7,6 +7,7 @@ import { registerClients } from '../clients/cli.ts'; // issue 3
 import { registerSubscriptionTokenCli } from '../subscription-tokens/cli.ts'; // issue 4
 import { registerIdpCli } from '../idp/cli.ts'; // idp (issue 6)
 import { registerConsumerCli } from './consumer.ts'; // consumer CLI (issue 11)
+import { registerRewrapCli } from '../ops/rewrap.ts'; // scaleout (issue 8): keys rewrap
 
 const program = new Command();
 program
@@ -22,6 +23,7 @@ registerClients(program); // issue 3
 registerSubscriptionTokenCli(program); // issue 4
 registerIdpCli(program); // idp (issue 6)
 registerConsumerCli(program); // consumer CLI: login, token, call, subscription-token over HTTP (issue 11); after issue 4's line
+registerRewrapCli(program); // scaleout (issue 8)
 
 export const EXIT = { ok: 0, usage: 2, config: 3, notFound: 4, conflict: 5, failure: 1 } as const;
 

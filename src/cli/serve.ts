@@ -40,14 +40,33 @@ export function registerServe(program: Command): void {
         '',
       );
       process.stdout.write(lines.join('\n') + '\n');
+      // >>> scaleout (issue 8): graceful shutdown — stop accepting, finish in-flight requests
+      // (new ones on kept-alive connections get 503), then close the LISTEN connection, Redis
+      // and the pool. A stuck drain ends after GATEHOUSE_SHUTDOWN_TIMEOUT_MS; a second signal at once.
       let stopping = false;
+      const timeoutMs = Number(process.env.GATEHOUSE_SHUTDOWN_TIMEOUT_MS ?? 25_000) || 25_000;
       const stop = async (signal: string) => {
-        if (stopping) return;
+        if (stopping) {
+          gh.services.log.warn({ signal }, 'second signal: exiting without waiting for in-flight requests');
+          process.exit(1);
+        }
         stopping = true;
-        gh.services.log.info({ signal }, 'shutting down');
-        await gh.close();
-        process.exit(0);
+        gh.services.log.info({ signal, timeoutMs }, 'shutting down: draining in-flight requests');
+        const timer = setTimeout(() => {
+          gh.services.log.error({ timeoutMs }, 'shutdown timed out; exiting');
+          process.exit(1);
+        }, timeoutMs);
+        timer.unref();
+        try {
+          await gh.close();
+          gh.services.log.info('shut down cleanly');
+          process.exit(0);
+        } catch (err) {
+          gh.services.log.error({ err }, 'error while shutting down');
+          process.exit(1);
+        }
       };
+      // <<< scaleout
       process.on('SIGINT', () => void stop('SIGINT'));
       process.on('SIGTERM', () => void stop('SIGTERM'));
     });

@@ -6,6 +6,9 @@ import pg from 'pg';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
+// >>> scaleout (issue 8)
+import { ChangeCursor } from '../cluster/change-cursor.ts';
+// <<< scaleout
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -16,6 +19,16 @@ export interface Change {
   entity: string;
   id: string;
 }
+
+// >>> scaleout (issue 8)
+/** A change read from the log (by the poll or a LISTEN notification) and delivered to listeners. */
+export interface AppliedChange extends Change {
+  seq: number;
+  /** When the writer recorded it (ISO 8601). */
+  at: string;
+  source: 'poll' | 'listen';
+}
+// <<< scaleout
 
 export interface StoreOptions {
   dataDir: string;
@@ -32,11 +45,16 @@ export class Store {
   readonly db: Db;
   readonly dialect: Dialect;
   private readonly events = new EventEmitter();
-  private lastSeq = 0;
+  // >>> scaleout (issue 8): seq cursor with gap tracking; adjustable poll; cache registry
+  private readonly cursor = new ChangeCursor();
+  private changePollMs: number;
+  /** Every StateCache of this process registers here, so /metrics can report sizes. */
+  readonly stateCaches = new Set<{ readonly entity: string; readonly size: number }>();
+  // <<< scaleout
   private pollTimer: NodeJS.Timeout | undefined;
-  private polling = false;
+  private polling: Promise<boolean> | undefined;
+  private pollAgain = false;
   private closed = false;
-  private readonly changePollMs: number;
   readonly location: string;
 
   constructor(opts: StoreOptions) {
@@ -72,7 +90,11 @@ export class Store {
       throw new Error(`database migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message ?? String(error)}`);
     }
     const last = await this.db.selectFrom('changes').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirst();
-    this.lastSeq = Number(last?.m ?? 0);
+    // >>> scaleout (issue 8): seqs just below the start that are not there yet are open gaps
+    const max = Number(last?.m ?? 0);
+    const present = await this.db.selectFrom('changes').select('seq').where('seq', '>', max - 5000).execute();
+    this.cursor.reset(max, present.map((r) => Number(r.seq)));
+    // <<< scaleout
   }
 
   /** True when migrations are applied and the database answers. */
@@ -111,28 +133,82 @@ export class Store {
     this.pollTimer.unref();
   }
 
-  async pollChanges(): Promise<void> {
-    if (this.polling || this.closed) return;
-    this.polling = true;
+  /**
+   * Read the log from where this process stands (also the resynchronisation after a lost
+   * LISTEN connection). Resolves true when the read succeeded.
+   */
+  async pollChanges(): Promise<boolean> {
+    if (this.closed) return false;
+    // One read at a time; a caller arriving during a read waits for the next one.
+    if (this.polling) {
+      this.pollAgain = true;
+      return this.polling;
+    }
+    const run = async (): Promise<boolean> => {
+      let ok = true;
+      do {
+        this.pollAgain = false;
+        ok = await this.readChanges();
+      } while (ok && this.pollAgain && !this.closed);
+      return ok;
+    };
+    this.polling = run().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  private async readChanges(): Promise<boolean> {
     try {
-      const rows = await this.db
-        .selectFrom('changes')
-        .select(['seq', 'entity', 'entity_id'])
-        .where('seq', '>', this.lastSeq)
-        .orderBy('seq')
-        .limit(1000)
-        .execute();
-      for (const r of rows) {
-        this.lastSeq = Math.max(this.lastSeq, Number(r.seq));
-        this.notify(r.entity, r.entity_id);
+      // >>> scaleout (issue 8): new rows plus open gaps (seqs committed out of order)
+      for (;;) {
+        const last = this.cursor.lastSeq;
+        const gaps = this.cursor.openGaps();
+        const rows = await this.db
+          .selectFrom('changes')
+          .select(['seq', 'entity', 'entity_id', 'at'])
+          .where((eb) => (gaps.length ? eb.or([eb('seq', '>', last), eb('seq', 'in', gaps)]) : eb('seq', '>', last)))
+          .orderBy('seq')
+          .limit(1000)
+          .execute();
+        for (const r of rows) this.applyFeedChange({ seq: Number(r.seq), entity: r.entity, id: r.entity_id, at: r.at }, 'poll');
+        if (rows.length < 1000) return true;
       }
+      // <<< scaleout
     } catch {
       // Database briefly unreachable: try again on the next tick; nothing is lost because
-      // lastSeq only advances past rows we have seen.
-    } finally {
-      this.polling = false;
+      // the cursor only advances past rows we have seen.
+      return false;
     }
   }
+
+  // >>> scaleout (issue 8)
+  /** Deliver one change from the log (poll or NOTIFY) unless this process already has it. */
+  applyFeedChange(c: { seq: number; entity: string; id: string; at: string }, source: AppliedChange['source']): boolean {
+    if (this.closed || !this.cursor.accept(c.seq)) return false;
+    this.notify(c.entity, c.id);
+    this.events.emit('applied', { ...c, source } satisfies AppliedChange);
+    return true;
+  }
+
+  onApplied(listener: (c: AppliedChange) => void): () => void {
+    this.events.on('applied', listener);
+    return () => this.events.off('applied', listener);
+  }
+
+  /** Slow the safety-net poll while LISTEN delivers; speed it up again when it does not. */
+  setChangePollMs(ms: number): void {
+    if (ms === this.changePollMs) return;
+    this.changePollMs = ms;
+    if (this.pollTimer) {
+      clearInterval(this.pollTimer);
+      this.pollTimer = undefined;
+      this.startChangeFollower();
+    }
+  }
+
+  get feedPosition(): { lastSeq: number; openGaps: number; pollMs: number } {
+    return { lastSeq: this.cursor.lastSeq, openGaps: this.cursor.gapCount, pollMs: this.changePollMs };
+  }
+  // <<< scaleout
 
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.db.transaction().execute(fn);

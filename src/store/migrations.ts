@@ -11,6 +11,7 @@ import { idpMigrations } from '../idp/migrations.ts';
 // >>> console (issue 7)
 import { consoleMigrations } from '../console/migrations.ts';
 // <<< console
+import { scaleoutMigrations } from '../cluster/migrations.ts'; // scaleout (issue 8)
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -28,6 +29,7 @@ const capabilityMigrations: Array<(dialect: Dialect) => Record<string, Migration
   subscriptionTokenMigrations, // issue 4: 0003_subscription_tokens
   idpMigrations, // idp (issue 6): 0005_idps
   consoleMigrations, // console (issue 7): 0006_sessions
+  scaleoutMigrations, // scaleout (issue 8): 0008_change_notify (PostgreSQL NOTIFY trigger)
 ];
 
 export function migrations(dialect: Dialect): Record<string, Migration> {

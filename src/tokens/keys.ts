@@ -50,19 +50,35 @@ export class KeyManager {
 
   /** Make a new signing key; the previous one retires and keeps verifying for the overlap window. */
   async rotate(): Promise<string> {
+    return (await this.rotateKey(undefined))!;
+  }
+
+  // >>> scaleout (issue 8): scheduled rotation, claimed across nodes
+  /**
+   * Rotate only if the signing key was created at or before `cutoffIso`. The retiring UPDATE
+   * is the claim: when several nodes try at once, the first commits and the others' UPDATE
+   * matches no row (the key is retired already), so they write nothing. Null: not rotated.
+   */
+  async rotateIfOlderThan(cutoffIso: string, now = new Date()): Promise<string | null> {
+    return this.rotateKey(cutoffIso, now);
+  }
+  // <<< scaleout
+
+  private async rotateKey(cutoffIso: string | undefined, now = new Date()): Promise<string | null> {
     const alg = this.opts.alg ?? 'ES256';
     const { publicKey, privateKey } = generate(alg);
     const publicJwk = { ...(publicKey.export({ format: 'jwk' }) as JWK), alg, use: 'sig' };
     const kid = await calculateJwkThumbprint(publicJwk);
     publicJwk.kid = kid;
-    const now = new Date();
     const notAfter = new Date(now.getTime() + this.opts.overlapSeconds * 1000).toISOString();
-    await this.store.transaction(async (tx) => {
-      await tx
+    const rotated = await this.store.transaction(async (tx) => {
+      let retire = tx
         .updateTable('signing_keys')
         .set({ retired_at: now.toISOString(), not_after: notAfter })
-        .where('retired_at', 'is', null)
-        .execute();
+        .where('retired_at', 'is', null);
+      if (cutoffIso !== undefined) retire = retire.where('created_at', '<=', cutoffIso); // scaleout (issue 8)
+      const r = await retire.executeTakeFirst();
+      if (cutoffIso !== undefined && Number(r.numUpdatedRows) === 0) return false; // scaleout: another node won
       await tx
         .insertInto('signing_keys')
         .values({
@@ -76,7 +92,9 @@ export class KeyManager {
         })
         .execute();
       await this.store.recordChange(tx, 'signing_key', kid);
+      return true;
     });
+    if (!rotated) return null;
     this.store.notify('signing_key', kid);
     await this.reload();
     return kid;

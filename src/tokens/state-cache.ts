@@ -22,7 +22,11 @@ export class StateCache<T> {
     this.unsubscribe = store.onChange((c) => {
       if (c.entity === entity) this.invalidate(c.id);
     });
+    store.stateCaches.add(this); // scaleout (issue 8): sizes on /metrics
+    this.store = store;
   }
+
+  private readonly store: Store;
 
   invalidate(id: string): void {
     this.entries.delete(id);
@@ -60,6 +64,7 @@ export class StateCache<T> {
   }
 
   close(): void {
+    this.store.stateCaches.delete(this); // scaleout (issue 8)
     this.unsubscribe();
   }
 }

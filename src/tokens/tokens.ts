@@ -62,6 +62,14 @@ export function peekIssuer(token: string): string | undefined {
 }
 // <<< idp
 
+// >>> scaleout (issue 8)
+/** Told about every issued token and every refused one (metrics). */
+export interface TokenObserver {
+  issued(method: AuthMethod): void;
+  verifyFailed(err: unknown): void;
+}
+// <<< scaleout
+
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+$/;
 const MAX_TOKEN_LENGTH = 8192;
 
@@ -99,8 +107,23 @@ export class TokenService {
     this.external = v;
   }
   // <<< idp
+  // >>> scaleout (issue 8): metrics hooks
+  private observer: TokenObserver | undefined;
+  setObserver(o: TokenObserver): void {
+    this.observer = o;
+  }
+  get verifiedCacheSize(): number {
+    return this.verified.size;
+  }
+  // <<< scaleout
 
   async issue(input: IssueInput): Promise<IssuedToken> {
+    const issued = await this.issueToken(input);
+    this.observer?.issued(input.authMethod); // scaleout (issue 8)
+    return issued;
+  }
+
+  private async issueToken(input: IssueInput): Promise<IssuedToken> {
     const key = this.keys.signingKey();
     const now = Math.floor(Date.now() / 1000);
     const ttl = input.ttlSeconds ?? this.opts.ttlSeconds;
@@ -191,6 +214,18 @@ export class TokenService {
 
   /** Full verification: claims, then live principal state. */
   async verify(token: string): Promise<Principal> {
+    // >>> scaleout (issue 8): count refusals by reason
+    if (!this.observer) return this.verifyToken(token);
+    try {
+      return await this.verifyToken(token);
+    } catch (e) {
+      this.observer.verifyFailed(e);
+      throw e;
+    }
+    // <<< scaleout
+  }
+
+  private async verifyToken(token: string): Promise<Principal> {
     const cacheKey = TokenService.checkShape(token);
     // >>> idp (issue 6): a token of another issuer goes to the external verifier (not on a cache hit:
     // only our own tokens are ever in the verified cache).
