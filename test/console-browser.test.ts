@@ -191,6 +191,8 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no b
     await row.getByRole('button', { name: /Delete token/ }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Delete token' }).click();
     await page.getByRole('status').filter({ hasText: 'deleted successfully' }).waitFor();
+    // the list re-renders after the message; give it up to 5 s on a loaded machine
+    await row.waitFor({ state: 'detached', timeout: 5000 });
     assert.equal(await row.count(), 0);
     assert.equal((await me(s, token)).status, 401);
   });
@@ -210,7 +212,10 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no b
         await page.getByLabel('Action').fill('user.deactivate');
         await page.getByRole('button', { name: 'Apply filters' }).click();
         await page.getByRole('cell', { name: 'user.deactivate' }).first().waitFor();
-        assert.equal(await page.getByRole('cell', { name: 'user.create', exact: true }).count(), 0, 'the filter applies');
+        // the filtered list replaces the unfiltered one; wait (bounded) for the old rows to go
+        const created = page.getByRole('cell', { name: 'user.create', exact: true });
+        for (let i = 0; i < 50 && (await created.count()) > 0; i++) await page.waitForTimeout(100);
+        assert.equal(await created.count(), 0, 'the filter applies');
       }
       if (name === 'gateway') {
         await page.locator('[data-testid="gateway-missing"], table').first().waitFor();
