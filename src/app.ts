@@ -19,6 +19,9 @@ import { metaRoutes } from './http/meta-routes.ts';
 import { authRoutes } from './auth/routes.ts';
 import { userRoutes } from './users/routes.ts';
 import { countSubscriptions } from './store/subscriptions.ts';
+// --- gateway (issue 5) ---
+import { gatewayRoutes } from './gateway/gateway.ts';
+// --- end gateway ---
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -178,6 +181,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   metaRoutes(app, services);
   authRoutes(app, services);
   userRoutes(app, services);
+  gatewayRoutes(app, services); // issue 5: module routes, /gateway/decide, GET /api/v1/routes
 
   core.store.startChangeFollower();
   const keyTimer = setInterval(() => void core.keys.refresh(0).catch(() => {}), 60_000);

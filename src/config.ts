@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+// --- gateway (issue 5): strict schemas for the `gateway` and `limits` sections ---
+import { gatewaySchema, limitsSchema } from './gateway/config.ts';
+// --- end gateway ---
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -53,11 +56,11 @@ export const fileSchema = z
     tokens: tokensSchema,
     auth: authSchema,
     /** Free-form sections owned by other capabilities, validated where they are used. */
-    gateway: z.unknown().optional(),
+    gateway: gatewaySchema, // issue 5: src/gateway/config.ts
     mail: z.unknown().optional(),
     alerts: z.unknown().optional(),
     idps: z.unknown().optional(),
-    limits: z.unknown().optional(),
+    limits: limitsSchema, // issue 5: src/gateway/config.ts
   })
   .strict();
 
