@@ -1,25 +1,14 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import http from 'node:http';
-import path from 'node:path';
-import { stringify } from 'yaml';
 import { startGatehouse, createUser, freePort, ADMIN_PASSWORD, type TestServer } from './helpers.ts';
-import { startEchoUpstream, type EchoUpstream } from './gateway-upstream.ts';
+import { startEchoUpstream, writeConfig, type EchoUpstream } from './gateway-upstream.ts';
 
 /** Every error the gateway itself answers, in each of the three wire formats clients parse. */
 const FORMATS = ['simple-return', 'service-response', 'json'] as const;
 type Fmt = (typeof FORMATS)[number];
 const RATE_MODULE: Record<Fmt, string> = { 'simple-return': 'PC', 'service-response': 'WAS', json: 'CSAM' };
 const CONC_MODULE: Record<Fmt, string> = { 'simple-return': 'TOTALCLOUD', 'service-response': 'EDR', json: 'CERTVIEW' };
-
-export function writeConfig(obj: unknown): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-gw-'));
-  const f = path.join(dir, 'gatehouse.yaml');
-  writeFileSync(f, stringify(obj));
-  return f;
-}
 
 /** Parse an error body of any format into {code, message}. */
 function parseError(fmt: Fmt, text: string, contentType: string | null): { code: string; message: string } {

@@ -4,6 +4,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
 
 export interface Arrival {
   method: string;
@@ -91,4 +95,12 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
         server.close(() => r());
       }),
   };
+}
+
+/** A GATEHOUSE_CONFIG YAML file holding `obj`. */
+export function writeConfig(obj: unknown): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-gw-'));
+  const f = path.join(dir, 'gatehouse.yaml');
+  writeFileSync(f, stringify(obj));
+  return f;
 }
