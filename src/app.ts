@@ -39,6 +39,9 @@ import type { LimiterFactory } from './auth/throttle.ts';
 import type { GatehouseMetrics } from './ops/metrics.ts';
 import { installDrain } from './ops/drain.ts';
 // <<< scaleout
+// --- gateway (issue 5) ---
+import { gatewayRoutes } from './gateway/gateway.ts';
+// --- end gateway ---
 
 /** Paths that may hold secrets in logs; pino replaces them with [Redacted]. */
 export const REDACT_PATHS = [
@@ -256,6 +259,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
     throw e;
   }
   // <<< idp
+  gatewayRoutes(app, services); // issue 5: module routes, /gateway/decide, GET /api/v1/routes
 
   core.store.startChangeFollower();
   subTokens.start(); // issue 4: last-use flusher, alert scheduler

@@ -8,6 +8,9 @@ import { alertsSchema, mailSchema } from './notify/config-schema.ts';
 import { idpsConfigSchema } from './idp/config-schema.ts'; // idp (issue 6)
 import { consoleSchema } from './console/config-schema.ts'; // console (issue 7)
 import { clusterSchema } from './cluster/config-schema.ts'; // scaleout (issue 8)
+// --- gateway (issue 5): strict schemas for the `gateway` and `limits` sections ---
+import { gatewaySchema, limitsSchema } from './gateway/config.ts';
+// --- end gateway ---
 
 /**
  * Configuration: environment variables (CONTRACT.md) plus an optional YAML file
@@ -73,12 +76,12 @@ export const fileSchema = z
     tokens: tokensSchema,
     auth: authSchema,
     /** Free-form sections owned by other capabilities, validated where they are used. */
-    gateway: z.unknown().optional(),
+    gateway: gatewaySchema, // issue 5: src/gateway/config.ts
+    limits: limitsSchema, // issue 5: src/gateway/config.ts
     // issue 4: expiry alerts (src/notify/config-schema.ts)
     mail: mailSchema,
     alerts: alertsSchema,
     idps: idpsConfigSchema, // idp (issue 6): trusted external identity providers, see docs/idp.md
-    limits: z.unknown().optional(),
     console: consoleSchema, // console (issue 7): session timeouts, see docs/console.md
     metrics: metricsSchema, // scaleout (issue 8)
     cluster: clusterSchema, // scaleout (issue 8): change feed mode, LISTEN URL

@@ -1,0 +1,215 @@
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../domain/errors.ts';
+import type { ModuleName } from '../domain/modules.ts';
+import type { Principal } from '../domain/types.ts';
+import { DEFAULT_LIMIT, type LimitsConfig } from './config.ts';
+
+/**
+ * Qualys-style API limits: requests per window per subscription (and module), requests running
+ * at once per user (or per client / subscription token). In memory by default; shared through
+ * Redis when REDIS_URL is set, falling back to memory (and saying so in the log) while Redis is
+ * unreachable, so an outage of the counters never fails requests.
+ */
+
+export interface ModuleLimit {
+  rate: number;
+  windowSec: number;
+  concurrency: number;
+}
+
+export class LimitExceededError extends GatehouseError {
+  constructor(kind: 'rate' | 'concurrency', message: string, headers: Record<string, string>) {
+    super(409, kind === 'rate' ? 'rate_limit_exceeded' : 'concurrency_limit_exceeded', message, {
+      qualysCode: kind === 'rate' ? 1965 : 1960,
+      headers,
+    });
+  }
+}
+
+export interface Lease {
+  headers: Record<string, string>;
+  release(): void;
+}
+
+const NO_LEASE: Lease = { headers: {}, release() {} };
+
+/** Concurrency slots: INCR-if-below-limit, exact; Lua on Redis so nodes share them. */
+interface Slots {
+  acquire(key: string, limit: number): Promise<{ ok: boolean; running: number }>;
+  release(key: string): void;
+}
+
+class MemorySlots implements Slots {
+  private readonly running = new Map<string, number>();
+  async acquire(key: string, limit: number) {
+    const n = this.running.get(key) ?? 0;
+    if (n >= limit) return { ok: false, running: n };
+    this.running.set(key, n + 1);
+    return { ok: true, running: n + 1 };
+  }
+  release(key: string): void {
+    const n = (this.running.get(key) ?? 1) - 1;
+    if (n <= 0) this.running.delete(key);
+    else this.running.set(key, n);
+  }
+}
+
+const ACQUIRE_LUA = `
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+if n > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]); return -(n - 1) end
+return n`;
+const RELEASE_LUA = `
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n`;
+
+class RedisSlots implements Slots {
+  /** Keys whose slot was taken in memory (Redis was down then) release in memory too. */
+  private readonly local = new MemorySlots();
+  private readonly localKeys = new Map<string, number>();
+  constructor(
+    private readonly redis: Redis,
+    private readonly onFallback: (e: unknown) => void,
+  ) {}
+  async acquire(key: string, limit: number) {
+    if (this.redis.status === 'ready') {
+      try {
+        const n = Number(await this.redis.eval(ACQUIRE_LUA, 1, `gh:conc:${key}`, String(limit), '3600'));
+        return n < 0 ? { ok: false, running: -n } : { ok: true, running: n };
+      } catch (e) {
+        this.onFallback(e);
+      }
+    }
+    const r = await this.local.acquire(key, limit);
+    if (r.ok) this.localKeys.set(key, (this.localKeys.get(key) ?? 0) + 1);
+    return r;
+  }
+  release(key: string): void {
+    const l = this.localKeys.get(key);
+    if (l) {
+      if (l <= 1) this.localKeys.delete(key);
+      else this.localKeys.set(key, l - 1);
+      this.local.release(key);
+      return;
+    }
+    if (this.redis.status === 'ready') this.redis.eval(RELEASE_LUA, 1, `gh:conc:${key}`).catch(this.onFallback);
+  }
+}
+
+export class GatewayLimits {
+  private readonly rate = new Map<ModuleName, RateLimiterAbstract>();
+  private readonly slots: Slots;
+  private readonly redis: Redis | undefined;
+  private degraded = false;
+
+  constructor(
+    private readonly cfg: LimitsConfig,
+    redisUrl: string | undefined,
+    private readonly log: Logger,
+  ) {
+    if (redisUrl) {
+      this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false });
+      this.redis.on('error', (e) => this.fallback(e));
+      this.redis.on('ready', () => {
+        if (this.degraded) this.log.warn('gateway limits: Redis reachable again; counters are shared again');
+        this.degraded = false;
+      });
+      this.slots = new RedisSlots(this.redis, (e) => this.fallback(e));
+    } else {
+      this.slots = new MemorySlots();
+    }
+  }
+
+  private fallback(e: unknown): void {
+    if (this.degraded) return;
+    this.degraded = true;
+    this.log.warn({ err: { message: (e as Error)?.message } }, 'gateway limits: Redis unreachable; counting in memory on this node until it is back');
+  }
+
+  get backend(): 'memory' | 'redis' {
+    return this.redis ? 'redis' : 'memory';
+  }
+
+  limitFor(module: ModuleName): ModuleLimit {
+    return { ...DEFAULT_LIMIT, ...this.cfg.default, ...this.cfg.modules[module] };
+  }
+
+  private rateLimiter(module: ModuleName, l: ModuleLimit): RateLimiterAbstract {
+    let r = this.rate.get(module);
+    if (!r) {
+      const opts = { points: l.rate, duration: l.windowSec, keyPrefix: `gh:rate:${module}` };
+      r = this.redis
+        ? new RateLimiterRedis({ ...opts, storeClient: this.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(opts) })
+        : new RateLimiterMemory(opts);
+      this.rate.set(module, r);
+    }
+    return r;
+  }
+
+  /** Take a rate point and a concurrency slot, or throw 409 with the headers saying how long to wait. */
+  async acquire(module: ModuleName, p: Principal): Promise<Lease> {
+    const l = this.limitFor(module);
+    const headers: Record<string, string> = {};
+    if (l.rate > 0) {
+      headers['x-ratelimit-limit'] = String(l.rate);
+      headers['x-ratelimit-window-sec'] = String(l.windowSec);
+      let res: RateLimiterRes;
+      try {
+        res = await this.rateLimiter(module, l).consume(p.subscriptionId);
+      } catch (e) {
+        if (!(e instanceof RateLimiterRes)) {
+          this.fallback(e);
+          res = new RateLimiterRes(l.rate, 0, 0);
+        } else {
+          const wait = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+          headers['x-ratelimit-remaining'] = '0';
+          headers['x-ratelimit-towait-sec'] = String(wait);
+          if (l.concurrency > 0) {
+            headers['x-concurrency-limit-limit'] = String(l.concurrency);
+          }
+          throw new LimitExceededError(
+            'rate',
+            `The requested operation is blocked by one or more existing Business Objects: API rate limit for ${module} exceeded (${l.rate} calls per ${l.windowSec} seconds for this subscription). This API cannot be run again for another ${wait} seconds.`,
+            headers,
+          );
+        }
+      }
+      headers['x-ratelimit-remaining'] = String(Math.max(0, res.remainingPoints));
+      headers['x-ratelimit-towait-sec'] = '0';
+    }
+    if (l.concurrency <= 0) return { headers, release() {} };
+    const key = `${module}:${p.kind === 'user' ? `u:${p.userId}` : `s:${p.subscriptionId}:${p.clientId ?? p.secretId ?? p.tokenId ?? ''}`}`;
+    const c = await this.slots.acquire(key, l.concurrency);
+    headers['x-concurrency-limit-limit'] = String(l.concurrency);
+    headers['x-concurrency-limit-running'] = String(c.running);
+    if (!c.ok) {
+      headers['x-ratelimit-towait-sec'] ??= '1';
+      if (headers['x-ratelimit-towait-sec'] === '0') headers['x-ratelimit-towait-sec'] = '1';
+      throw new LimitExceededError(
+        'concurrency',
+        `The requested operation is blocked by one or more existing Business Objects: concurrency limit for ${module} reached (${l.concurrency} calls at once per user). This API cannot be run again until a currently running call has finished.`,
+        headers,
+      );
+    }
+    let released = false;
+    return {
+      headers,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.slots.release(key);
+      },
+    };
+  }
+
+  static none(): Lease {
+    return NO_LEASE;
+  }
+
+  async close(): Promise<void> {
+    if (this.redis) this.redis.disconnect();
+  }
+}
