@@ -55,3 +55,4 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 await up.close();
+process.exit(0); // stdin (the parent's pipe) would keep this process alive

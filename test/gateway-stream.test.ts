@@ -46,8 +46,9 @@ describe('gateway streaming: 50 MB both ways without buffering', () => {
     await ask({ op: 'upload', url: s.url + '/etm/upload', token, size: 5 * MB }); // warm-up
   });
   after(async () => {
-    peer?.stdin.write(JSON.stringify({ op: 'exit' }) + '\n');
+    peer?.stdin.end(JSON.stringify({ op: 'exit' }) + '\n');
     await s?.close();
+    if (peer && peer.exitCode === null) await new Promise((r) => peer.once('exit', r));
   });
 
   test('upload: the upstream gets the first bytes before the client has finished sending; gateway memory stays flat', async () => {
