@@ -43,7 +43,7 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no b
 
   before(async () => {
     mkdirSync(SHOTS, { recursive: true });
-    s = await startGatehouse();
+    s = await startGatehouse({ config: { sampleModules: true } });
     const admin = await s.adminToken();
     await createUser(s, admin, { username: 'alice', modules: ['VM', 'WAS'], email: 'alice@example.com' });
     await createUser(s, admin, { username: 'bob', uiAccess: false, modules: ['VM'] });
@@ -121,6 +121,10 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no b
     assert.equal(who.status, 200);
     assert.equal(who.body.user.username, 'alice');
     assert.equal(who.body.authMethod, 'user_client');
+    // …and calls a sample module (WAS) through the gateway
+    const was = await fetch(`${s.url}/qps/rest/3.0/count/was/webapp/`, { headers: { authorization: `Bearer ${aliceToken}`, 'request-source': 'gateway' } });
+    assert.equal(was.status, 200);
+    assert.match(await was.text(), /<responseCode>SUCCESS<\/responseCode>/);
     // delete needs a confirmation that says what happens
     await page.getByLabel('Client name').fill('throwaway');
     await page.getByLabel('VM', { exact: true }).check();
@@ -161,6 +165,8 @@ describe('web console in Chromium', { skip: existsSync(CHROMIUM) ? false : `no b
     await dialog.getByRole('button', { name: 'Deactivate user' }).click();
     await page.getByTestId('status-alice').filter({ hasText: 'deactivated' }).waitFor();
     assert.equal((await me(s, aliceToken)).status, 401, 'the token generated in the UI is refused now');
+    const was = await fetch(`${s.url}/qps/rest/3.0/count/was/webapp/`, { headers: { authorization: `Bearer ${aliceToken}` } });
+    assert.equal(was.status, 401, 'and the gateway refuses it too');
     await shot('users');
   });
 
