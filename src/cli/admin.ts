@@ -8,7 +8,8 @@ import { BadRequestError } from '../domain/errors.ts';
 import { listSubscriptions } from '../store/subscriptions.ts';
 import { listUsers, publicUser } from '../store/users.ts';
 
-type Core = Awaited<ReturnType<typeof createCore>>;
+/** The store-level object graph the operator commands work on. */
+export type Core = Awaited<ReturnType<typeof createCore>>;
 
 /** Open the configured store (no HTTP server), run `fn`, close. */
 export async function withCore<T>(fn: (core: Core) => Promise<T>): Promise<T> {
@@ -26,7 +27,8 @@ function jsonWanted(cmd: Command): boolean {
   return Boolean(cmd.optsWithGlobals().json);
 }
 
-function out(cmd: Command, data: unknown, text: string): void {
+/** Print `data` as JSON with --json, else the human `text`. */
+export function out(cmd: Command, data: unknown, text: string): void {
   process.stdout.write(jsonWanted(cmd) ? JSON.stringify(data, null, 2) + '\n' : text + '\n');
 }
 
@@ -36,7 +38,8 @@ export function parseModules(v: string | undefined): string[] {
   return v.split(',').map((m) => m.trim().toUpperCase()).filter(Boolean);
 }
 
-async function resolveSubscription(core: Core, given: string | undefined): Promise<string> {
+/** A subscription named by id or name, or the only one there is. */
+export async function resolveSubscription(core: Core, given: string | undefined): Promise<string> {
   const subs = await listSubscriptions(core.store.db);
   if (given) {
     const s = subs.find((x) => x.id === given || x.name === given);

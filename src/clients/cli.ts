@@ -4,20 +4,16 @@ import type { Client } from '../domain/types.ts';
 import { getUserByUsername } from '../store/users.ts';
 import { listClients, getClient, publicClient } from './store.ts';
 import { isClientId, type By } from './service.ts';
-import { withCore, parseModules } from '../cli/admin.ts';
+import { withCore, parseModules, out, type Core } from '../cli/admin.ts';
 
 const OPERATOR: By = { actorType: 'operator', actorId: null, actorName: null, sourceIp: null };
 
-function out(cmd: Command, data: unknown, text: string): void {
-  process.stdout.write(cmd.optsWithGlobals().json ? JSON.stringify(data, null, 2) + '\n' : text + '\n');
-}
 
 function line(c: Client): string {
   return `${c.clientId}  ${c.level.padEnd(12)} ${c.name.padEnd(24)} ${c.allModules ? 'ALL' : c.modules.join(',')}` +
     `  last used ${c.lastUsedAt ?? 'never'}${c.expiresAt ? `  expires ${c.expiresAt}` : ''}`;
 }
 
-type Core = Parameters<Parameters<typeof withCore>[0]>[0];
 
 async function loadClient(core: Core, id: string) {
   const c = isClientId(id) ? await getClient(core.store.db, id) : undefined;

@@ -1,31 +1,16 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { withCore } from '../cli/admin.ts';
+import { withCore, out, resolveSubscription } from '../cli/admin.ts';
 import { BadRequestError, NotFoundError } from '../domain/errors.ts';
-import { listSubscriptions } from '../store/subscriptions.ts';
 import { IDP_ALGORITHMS } from './config-schema.ts';
 import { getIdp, listIdps, type TrustedIdp } from './idp-store.ts';
 import { IdpService } from './service.ts';
 
-type Core = Parameters<Parameters<typeof withCore>[0]>[0];
 const OPERATOR = { actorType: 'operator', actorId: null, actorName: null, sourceIp: null } as const;
 
-function out(cmd: Command, data: unknown, text: string): void {
-  process.stdout.write(cmd.optsWithGlobals().json ? JSON.stringify(data, null, 2) + '\n' : text + '\n');
-}
 
 const list = (v: string | undefined) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
 
-async function subscriptionId(core: Core, given: string | undefined): Promise<string> {
-  const subs = await listSubscriptions(core.store.db);
-  if (given) {
-    const s = subs.find((x) => x.id === given || x.name === given);
-    if (!s) throw new BadRequestError(`no subscription '${given}' (see: gatehouse subscription list)`);
-    return s.id;
-  }
-  if (subs.length === 1) return subs[0]!.id;
-  throw new BadRequestError(`there are ${subs.length} subscriptions; say which with --subscription <id|name>`);
-}
 
 function line(i: TrustedIdp): string {
   return `${i.id}  ${i.name}  ${i.issuer}  aud:${i.audiences.join(',')}  alg:${i.algorithms.join(',')}  user:${i.userClaim ?? 'preferred_username|email'}` +
@@ -57,7 +42,7 @@ export function registerIdpCli(program: Command): void {
       const config = loadConfig();
       const created = await withCore(async (core) => {
         const svc = new IdpService(core.store, core.audit, config.idps, config.publicUrl);
-        return svc.createIn(await subscriptionId(core, o.subscription), {
+        return svc.createIn(await resolveSubscription(core, o.subscription), {
           issuer: o.issuer, audiences: list(o.audience) ?? [], jwksUri: o.jwksUri ?? null, algorithms: list(o.algorithms),
           userClaim: o.userClaim ?? null, modulesClaim: o.modulesClaim ?? null, name: o.name,
           allowApiTokens: o.apiTokens, allowExchange: o.exchange, capToSubjectExpiry: o.capToIdpExpiry,
@@ -70,7 +55,7 @@ export function registerIdpCli(program: Command): void {
     .description('list trusted identity providers')
     .option('--subscription <id|name>', 'only this subscription')
     .action(async function (this: Command, o: { subscription?: string }) {
-      const all = await withCore(async (core) => listIdps(core.store.db, o.subscription ? await subscriptionId(core, o.subscription) : undefined));
+      const all = await withCore(async (core) => listIdps(core.store.db, o.subscription ? await resolveSubscription(core, o.subscription) : undefined));
       out(this, all, all.map(line).join('\n') || '(none)');
     });
   idp
@@ -82,7 +67,7 @@ export function registerIdpCli(program: Command): void {
       const removed = await withCore(async (core) => {
         let target = await getIdp(core.store.db, which);
         if (!target) {
-          const sub = o.subscription ? await subscriptionId(core, o.subscription) : undefined;
+          const sub = o.subscription ? await resolveSubscription(core, o.subscription) : undefined;
           const matches = (await listIdps(core.store.db, sub)).filter((i) => i.issuer === which);
           if (matches.length > 1) throw new BadRequestError(`${matches.length} subscriptions trust '${which}'; say which with --subscription`);
           target = matches[0];

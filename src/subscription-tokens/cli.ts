@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { BadRequestError } from '../domain/errors.ts';
-import { withCore, parseModules } from '../cli/admin.ts';
-import { listSubscriptions } from '../store/subscriptions.ts';
+import { withCore, parseModules, resolveSubscription, type Core } from '../cli/admin.ts';
 import { SubscriptionTokenService, type Actor, type SubscriptionTokenView } from './service.ts';
 import { runRemoteSubscriptionToken } from '../cli/consumer.ts'; // issue 11: HTTP mode with a login profile
 
-type Core = Parameters<Parameters<typeof withCore>[0]>[0];
 
 const OPERATOR: Actor = { actorType: 'operator', actorId: null, actorName: null, sourceIp: null };
 
@@ -13,16 +10,6 @@ function service(core: Core): SubscriptionTokenService {
   return new SubscriptionTokenService(core.store, core.tokens, core.audit, () => new Date());
 }
 
-async function subscriptionOf(core: Core, given: string | undefined): Promise<string> {
-  const subs = await listSubscriptions(core.store.db);
-  if (given) {
-    const s = subs.find((x) => x.id === given || x.name === given);
-    if (!s) throw new BadRequestError(`no subscription '${given}' (see: gatehouse subscription list)`);
-    return s.id;
-  }
-  if (subs.length === 1) return subs[0]!.id;
-  throw new BadRequestError(`there are ${subs.length} subscriptions; say which with --subscription <id|name>`);
-}
 
 function print(cmd: Command, data: unknown, text: string): void {
   process.stdout.write(cmd.optsWithGlobals().json ? JSON.stringify(data, null, 2) + '\n' : text + '\n');
@@ -47,7 +34,7 @@ export function registerSubscriptionTokenCli(program: Command): void {
       if (await runRemoteSubscriptionToken(this, 'create', o)) return;
       const expiry = /^\d+$/.test(o.expiry.trim()) ? Number(o.expiry) : o.expiry;
       const r = await withCore(async (core) =>
-        service(core).createIn(await subscriptionOf(core, o.subscription), { expiry, modules: parseModules(o.modules) }, OPERATOR));
+        service(core).createIn(await resolveSubscription(core, o.subscription), { expiry, modules: parseModules(o.modules) }, OPERATOR));
       print(this, r, `${r.token}\n(secret ID ${r.secretId}, expires ${r.expiresAt}; the token is shown this once)`);
     });
 
@@ -56,7 +43,7 @@ export function registerSubscriptionTokenCli(program: Command): void {
     .option(...subOpt)
     .action(async function (this: Command, o: { subscription?: string }) {
       if (await runRemoteSubscriptionToken(this, 'list', o)) return;
-      const list = await withCore(async (core) => service(core).listIn(await subscriptionOf(core, o.subscription)));
+      const list = await withCore(async (core) => service(core).listIn(await resolveSubscription(core, o.subscription)));
       print(this, list, list.map(line).join('\n') || '(none)');
     });
 
