@@ -36,6 +36,8 @@ export function registerServe(program: Command): void {
       }
       const user = gh.bootstrap.username ?? config.adminUsername;
       lines.push(
+        `  web console: ${url}/console/   (sign in as '${user}')`,
+        ...(config.sampleModules ? [`  sample module APIs are on behind the gateway, e.g. curl -u ${user}:<password> ${url}/msp/about.php`] : []),
         `  log in (get a JWT): curl -X POST ${url}/auth -H "Content-Type: application/x-www-form-urlencoded" -d "username=${user}&password=<password>&token=true"`,
         '',
       );
