@@ -12,6 +12,7 @@ import { GatewayLimits, type Lease } from './limits.ts';
 import { FORMAT_KEYS, registerGatewayFormats, renderBody } from './formats.ts';
 import { normalizeError } from '../http/errors.ts';
 import { DEFAULT_LIMIT } from './config.ts';
+import { isCorsResponseHeader } from '../security/headers.ts'; // harden (issue 10)
 import { startSampleModules, type SampleModules } from '../sample-modules/server.ts';
 
 /**
@@ -73,7 +74,7 @@ function responseHeaders(h: IncomingHttpHeaders, extra: Record<string, string>):
   const out: Record<string, string | string[]> = {};
   for (const k in h) {
     const v = h[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || conn?.has(k)) continue;
+    if (v === undefined || HOP_BY_HOP.has(k) || conn?.has(k) || isCorsResponseHeader(k)) continue; // harden (issue 10): CORS closed
     out[k] = v;
   }
   return Object.assign(out, extra);
