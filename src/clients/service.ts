@@ -241,9 +241,11 @@ export class ClientService {
     const ip = ctx.ip ?? 'unknown';
     if (this.throttle) {
       await this.throttle.check(throttleKey, ip).catch(async (e: unknown) => {
+        // Attributed to the client's subscription when the ID is one, so its managers see the refusals.
+        const known = isClientId(throttleKey) ? await this.cache.get(throttleKey).catch(() => undefined) : undefined;
         await this.audit.record({
-          subscriptionId: null, actorType: 'anonymous', actorId: null, actorName: null, action: 'client.authenticate',
-          targetType: 'client', targetId: null, outcome: 'denied', reason: (e as Error).message, sourceIp: ctx.ip,
+          subscriptionId: known?.subscriptionId ?? null, actorType: 'anonymous', actorId: null, actorName: null, action: 'client.authenticate',
+          targetType: 'client', targetId: known?.clientId ?? null, outcome: 'denied', reason: (e as Error).message, sourceIp: ctx.ip,
           details: { via: ctx.via, clientId: throttleKey },
         });
         throw e;
