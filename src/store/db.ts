@@ -64,11 +64,12 @@ export class Store {
   /** Cached principal state may be trusted this long after the last successful feed read. */
   stateStalenessSeconds: number;
   /**
-   * How long (ms) this process has gone without a successful change-log read, while it is
-   * following the log: the age of what its caches know. 0 when not following (CLI).
+   * How long (ms) this process has gone without a successful change-log read, beyond the current
+   * poll interval, while it is following the log: how stale its caches may be. 0 when not following (CLI).
    */
   feedStalenessMs(): number {
-    return this.pollTimer ? Math.max(0, Date.now() - this.feedOkAt) : 0;
+    // One poll interval is normal: with LISTEN delivering, the safety-net poll runs every 5 s.
+    return this.pollTimer ? Math.max(0, Date.now() - this.feedOkAt - this.changePollMs) : 0;
   }
   // <<< harden
 
