@@ -39,6 +39,7 @@ import type { LimiterFactory } from './auth/throttle.ts';
 import type { GatehouseMetrics } from './ops/metrics.ts';
 import { installDrain } from './ops/drain.ts';
 // <<< scaleout
+import { installTransportHeaders } from './security/headers.ts'; // harden (issue 10)
 // --- gateway (issue 5) ---
 import { gatewayRoutes } from './gateway/gateway.ts';
 // --- end gateway ---
@@ -136,7 +137,7 @@ export interface CreateOptions {
 
 /** Open the store, migrate, load keys: the parts the CLI needs without an HTTP server. */
 export async function createCore(config: Config, log: Logger, opts: { limiterFactory?: LimiterFactory } = {}) {
-  const store = new Store({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const store = new Store({ dataDir: config.dataDir, databaseUrl: config.databaseUrl, stateStalenessSeconds: config.tokens.stateStalenessSeconds }); // harden: staleness
   try {
     await store.migrate();
   } catch (e) {
@@ -240,6 +241,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   app.decorateRequest('principal', null);
   installErrorHandling(app);
   installBodyParsers(app);
+  installTransportHeaders(app); // harden (issue 10): HSTS on HTTPS, CORS closed
   if (config.metrics?.enabled !== false) cluster.metrics.install(app, { token: config.metrics?.token }); // scaleout (issue 8)
   const drain = installDrain(app); // scaleout (issue 8): graceful shutdown
   metaRoutes(app, services);

@@ -30,6 +30,8 @@ const tokensSchema = z
     keyOverlapSeconds: durationSec.default(366 * 24 * 3600),
     /** scaleout (issue 8): rotate the signing key when it is this many days old (one node does it); 0 = never. */
     rotateEveryDays: z.number().int().min(0).max(3650).default(90),
+    /** harden (issue 10): how long verification may use cached principal state while the database is unreachable; then it fails closed. */
+    stateStalenessSeconds: z.number().int().min(1).max(3600).default(60),
   })
   .strict()
   .default({});

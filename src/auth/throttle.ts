@@ -30,6 +30,8 @@ export class LoginThrottle {
     private readonly opts: ThrottleOptions,
     factory: LimiterFactory = memoryLimiters,
     prefix = 'login',
+    /** What is locked, in messages (harden, issue 10: clients are throttled too). */
+    private readonly subject: 'account' | 'client' = 'account',
   ) {
     this.perUser = factory({ keyPrefix: `${prefix}_user`, points: opts.maxFailuresPerUser, duration: opts.failureWindowSeconds });
     this.perIp = factory({ keyPrefix: `${prefix}_ip`, points: opts.maxFailuresPerIp, duration: opts.failureWindowSeconds });
@@ -45,14 +47,14 @@ export class LoginThrottle {
     const [u, i] = await Promise.all([this.perUser.get(LoginThrottle.userKey(username)), this.perIp.get(ip)]);
     if (u && u.consumedPoints > this.opts.maxFailuresPerUser) {
       throw new TooManyRequestsError(
-        `Too many failed login attempts for this account; try again in ${Math.ceil(u.msBeforeNext / 1000)} seconds.`,
+        `Too many failed ${this.subject === 'client' ? 'authentication attempts for this client' : 'login attempts for this account'}; try again in ${Math.ceil(u.msBeforeNext / 1000)} seconds.`,
         u.msBeforeNext / 1000,
-        'account_locked',
+        this.subject === 'client' ? 'client_locked' : 'account_locked',
       );
     }
     if (i && i.consumedPoints > this.opts.maxFailuresPerIp) {
       throw new TooManyRequestsError(
-        `Too many failed login attempts from this address; try again in ${Math.ceil(i.msBeforeNext / 1000)} seconds.`,
+        `Too many failed ${this.subject === 'client' ? 'client authentication' : 'login'} attempts from this address; try again in ${Math.ceil(i.msBeforeNext / 1000)} seconds.`,
         i.msBeforeNext / 1000,
         'ip_throttled',
       );

@@ -3,12 +3,15 @@ import type { Services } from '../app.ts';
 import { MODULES } from '../domain/modules.ts';
 import { clientRoutes } from './routes.ts';
 import { clientCredentialsGrant, oauthRoutes } from '../oauth/routes.ts';
+import { LoginThrottle } from '../auth/throttle.ts'; // harden (issue 10)
 
 /**
  * Wire issue 3 into a server: client management and /auth/oidc|oauth, the standard OAuth
  * endpoints with the client_credentials grant, and their entries in the discovery document.
  */
 export function installClients(app: FastifyInstance, s: Services): void {
+  // harden (issue 10): client secrets are throttled like passwords (Redis-shared when configured)
+  s.clients.setThrottle(new LoginThrottle(s.config.auth, s.redis?.limiterFactory(), 'client_auth', 'client'));
   clientRoutes(app, s);
   s.oauthGrants.set('client_credentials', clientCredentialsGrant(s));
   oauthRoutes(app, s);

@@ -81,6 +81,12 @@ export function clientRoutes(app: FastifyInstance, s: Services): void {
     },
   );
 
+  // harden (issue 10): clear a client's authentication lockout
+  app.post<{ Params: { clientId: string } }>('/api/v1/clients/:clientId/unlock', { ...auth, schema: { params: idParam } }, async (req, reply) => {
+    await s.clients.unlock(principalOf(req), req.params.clientId, { ip: req.ip });
+    return reply.code(204).send();
+  });
+
   app.post<{ Params: { clientId: string } }>(
     '/api/v1/clients/:clientId/token',
     { ...auth, schema: { params: idParam } },

@@ -6,6 +6,7 @@ import type { Store } from '../store/db.ts';
 import { StateCache } from '../tokens/state-cache.ts';
 import type { GatehouseClaims, IssuedToken, TokenService } from '../tokens/tokens.ts';
 import type { UserDirectory } from '../users/directory.ts';
+import type { LoginThrottle } from '../auth/throttle.ts'; // harden (issue 10)
 import { actorOf, type AuditLog } from '../audit/audit.ts';
 import { clientAccessRefusal, modulesBeyond, requireClientManagement } from '../access/access.ts';
 import {
@@ -235,16 +236,40 @@ export class ClientService {
     if (!clientId || !secret) {
       throw new UnauthorizedError('Client credentials are missing: send the client ID and client secret.', 'missing_credentials');
     }
+    // >>> harden (issue 10): brute-force throttling per client ID (known or not) and per IP
+    const throttleKey = clientId.trim().toLowerCase().slice(0, 64);
+    const ip = ctx.ip ?? 'unknown';
+    if (this.throttle) {
+      await this.throttle.check(throttleKey, ip).catch(async (e: unknown) => {
+        // Attributed to the client's subscription when the ID is one, so its managers see the refusals.
+        const known = isClientId(throttleKey) ? await this.cache.get(throttleKey).catch(() => undefined) : undefined;
+        await this.audit.record({
+          subscriptionId: known?.subscriptionId ?? null, actorType: 'anonymous', actorId: null, actorName: null, action: 'client.authenticate',
+          targetType: 'client', targetId: known?.clientId ?? null, outcome: 'denied', reason: (e as Error).message, sourceIp: ctx.ip,
+          details: { via: ctx.via, clientId: throttleKey },
+        });
+        throw e;
+      });
+    }
+    // <<< harden
     const c = clientId.length <= 64 && isClientId(clientId) ? await this.cache.get(clientId.toLowerCase()) : undefined;
     const given = createHash('sha256').update(secret, 'utf8').digest();
     const stored = c ? Buffer.from(c.secretHash, 'hex') : DUMMY_HASH;
     const ok = timingSafeEqual(given, stored.length === given.length ? stored : DUMMY_HASH) && c !== undefined;
     if (!ok || !c) {
+      const lockedFor = this.throttle ? await this.throttle.failure(throttleKey, ip) : null; // harden (issue 10)
       await this.audit.record({
         subscriptionId: c?.subscriptionId ?? null, actorType: 'anonymous', actorId: c?.clientId ?? null, actorName: null,
         action: 'client.authenticate', targetType: 'client', targetId: c?.clientId ?? null, outcome: 'failure',
-        reason: c ? 'wrong client secret' : 'unknown client id', sourceIp: ctx.ip, details: { via: ctx.via },
+        reason: c ? 'wrong client secret' : 'unknown client id', sourceIp: ctx.ip,
+        details: { via: ctx.via, ...(lockedFor ? { lockedForSeconds: lockedFor } : {}) },
       });
+      if (lockedFor && c) {
+        await this.audit.record({
+          subscriptionId: c.subscriptionId, actorType: 'system', actorId: null, actorName: null, action: 'client.locked',
+          targetType: 'client', targetId: c.clientId, outcome: 'success', reason: `locked for ${lockedFor}s after repeated failed authentications`, sourceIp: ctx.ip,
+        });
+      }
       throw new UnauthorizedError('Invalid client credentials: no client matches this client ID and secret.', 'invalid_credentials');
     }
     if (c.expiresAt && Date.parse(c.expiresAt) <= Date.now()) {
@@ -255,8 +280,29 @@ export class ClientService {
       });
       throw new UnauthorizedError(`This client expired at ${c.expiresAt}.`, 'client_expired');
     }
+    await this.throttle?.success(throttleKey); // harden (issue 10)
     return c;
   }
+
+  // >>> harden (issue 10): client-authentication throttling and the manager's unlock
+  throttle: LoginThrottle | undefined;
+  /** Throttle failed client authentications (every endpoint that takes a client secret). */
+  setThrottle(t: LoginThrottle): void {
+    this.throttle = t;
+  }
+
+  /** Managers (and a user-level client's owner): clear the client's lockout. */
+  async unlock(actor: Principal, id: string, ctx: { ip: string | null }): Promise<{ clientId: string; wasLocked: boolean }> {
+    const { p, client } = await this.loadOwn(actor, id);
+    const wasLocked = (await this.throttle?.isLocked(client.clientId)) ?? false;
+    await this.throttle?.unlock(client.clientId);
+    await this.audit.record({
+      ...actorOf(p), sourceIp: ctx.ip, subscriptionId: client.subscriptionId, action: 'client.unlock', targetType: 'client',
+      targetId: client.clientId, outcome: 'success', details: { wasLocked },
+    });
+    return { clientId: client.clientId, wasLocked };
+  }
+  // <<< harden
 
   /** Modules a client's token may use now: its grant, within the owner's current rights (user level). */
   async currentModules(c: ClientRecord): Promise<ModuleName[]> {

@@ -12,6 +12,7 @@ import { GatewayLimits, type Lease } from './limits.ts';
 import { FORMAT_KEYS, registerGatewayFormats, renderBody } from './formats.ts';
 import { normalizeError } from '../http/errors.ts';
 import { DEFAULT_LIMIT } from './config.ts';
+import { isCorsResponseHeader } from '../security/headers.ts'; // harden (issue 10)
 import { startSampleModules, type SampleModules } from '../sample-modules/server.ts';
 
 /**
@@ -26,6 +27,9 @@ const HOP_BY_HOP = new Set([
 ]);
 /** Never forwarded upstream: credentials, and anything claiming to be Gatehouse's own identity. */
 const STRIPPED = new Set(['host', 'authorization', 'clientid', 'clientsecret', 'client-id', 'client-secret', 'request-source', 'x-forwarded-host', 'x-forwarded-proto']);
+
+/** harden (issue 10): requests that may wait for a busy upstream, per connection of its pool. */
+const QUEUE_PER_CONNECTION = 4;
 
 export class BadGatewayError extends GatehouseError {
   constructor(message: string, headers: Record<string, string> = {}) {
@@ -73,7 +77,7 @@ function responseHeaders(h: IncomingHttpHeaders, extra: Record<string, string>):
   const out: Record<string, string | string[]> = {};
   for (const k in h) {
     const v = h[k];
-    if (v === undefined || HOP_BY_HOP.has(k) || conn?.has(k)) continue;
+    if (v === undefined || HOP_BY_HOP.has(k) || conn?.has(k) || isCorsResponseHeader(k)) continue; // harden (issue 10): CORS closed
     out[k] = v;
   }
   return Object.assign(out, extra);
@@ -99,7 +103,9 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): void {
   const pools = new Map<string, Pool>();
 
   function poolFor(route: GatewayRoute): Pool {
-    const key = `${route.upstream!.origin}|${route.timeouts.connectMs}`;
+    // harden (issue 10): one pool per module, so a hanging module cannot take the connections of
+    // another module served by the same origin (the sample modules share one).
+    const key = `${route.module}|${route.upstream!.origin}|${route.timeouts.connectMs}`;
     let p = pools.get(key);
     if (!p) {
       p = new Pool(route.upstream!.origin, {
@@ -140,8 +146,17 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): void {
     };
     res.once('close', onClose);
     let up;
+    // >>> harden (issue 10): a bounded queue per upstream pool; past it, fail fast instead of piling up
+    const pool = poolFor(route);
+    if (pool.stats.queued >= s.config.gateway.connectionsPerUpstream * QUEUE_PER_CONNECTION) {
+      lease.release();
+      const e = new ServiceUnavailableError(`The ${route.module} module is not keeping up (too many requests waiting for it); try again later.`, 'upstream_busy');
+      Object.assign(e.headers, lease.headers, { 'retry-after': '5' });
+      throw e;
+    }
+    // <<< harden
     try {
-      up = await poolFor(route).request({
+      up = await pool.request({
         path: route.upstreamBase + url,
         method: req.method as 'GET',
         headers,

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequestError } from '../domain/errors.ts';
+import { installJsonParser } from '../security/json.ts'; // harden (issue 10)
 
 const MAX_FORM_FIELDS = 100;
 
@@ -9,6 +10,7 @@ const MAX_FORM_FIELDS = 100;
  * instead of a generic 415.
  */
 export function installBodyParsers(app: FastifyInstance): void {
+  installJsonParser(app); // harden (issue 10): bounded depth and size
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     const params = new URLSearchParams(body as string);
     const out: Record<string, string> = Object.create(null);

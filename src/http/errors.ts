@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GatehouseError } from '../domain/errors.ts';
+import { isStoreUnavailable, STORE_UNAVAILABLE_MESSAGE } from '../security/store-faults.ts'; // harden (issue 10)
 
 /**
  * The one place errors become HTTP responses. A route picks the wire format its clients
@@ -82,6 +83,10 @@ export function normalizeError(error: unknown): RenderedError {
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return { status: e.statusCode, code: 'invalid_request', message: e.message, qualysCode: undefined, headers: {} };
   }
+  // harden (issue 10): the database down is an outage to report (503, retry), not a bug (500).
+  if (isStoreUnavailable(error)) {
+    return { status: 503, code: 'store_unavailable', message: STORE_UNAVAILABLE_MESSAGE, qualysCode: undefined, headers: { 'retry-after': '5' } };
+  }
   return { status: 500, code: 'internal_error', message: 'Internal error; the incident was logged.', qualysCode: undefined, headers: {} };
 }
 
@@ -93,7 +98,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   renderers.set(app, map);
   app.setErrorHandler((error, request, reply) => {
     const r = normalizeError(error);
-    if (r.status >= 500) request.log.error({ err: error }, 'request failed');
+    if (r.code === 'store_unavailable') request.log.warn({ err: { message: (error as Error)?.message, code: (error as { code?: unknown })?.code } }, 'database unreachable');
+    else if (r.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ status: r.status, code: r.code }, r.message);
     const format = request.routeOptions.config?.errorFormat ?? 'json';
     (map.get(format) ?? jsonRenderer)(r, request, reply);

@@ -35,6 +35,8 @@ export interface StoreOptions {
   databaseUrl?: string | undefined;
   /** How often to read the change log for changes written by other processes. */
   changePollMs?: number;
+  /** harden (issue 10): how long cached verification state may be used without a successful change-feed read. */
+  stateStalenessSeconds?: number;
 }
 
 /**
@@ -56,15 +58,31 @@ export class Store {
   private pollAgain = false;
   private closed = false;
   readonly location: string;
+  // >>> harden (issue 10): change-feed health, for the bounded staleness of cached state
+  /** When the change log was last read successfully (ms); only meaningful while following. */
+  private feedOkAt = Date.now();
+  /** Cached principal state may be trusted this long after the last successful feed read. */
+  stateStalenessSeconds: number;
+  /**
+   * How long (ms) this process has gone without a successful change-log read, beyond the current
+   * poll interval, while it is following the log: how stale its caches may be. 0 when not following (CLI).
+   */
+  feedStalenessMs(): number {
+    // One poll interval is normal: with LISTEN delivering, the safety-net poll runs every 5 s.
+    return this.pollTimer ? Math.max(0, Date.now() - this.feedOkAt - this.changePollMs) : 0;
+  }
+  // <<< harden
 
   constructor(opts: StoreOptions) {
     this.changePollMs = opts.changePollMs ?? 500;
+    this.stateStalenessSeconds = opts.stateStalenessSeconds ?? 60; // harden (issue 10)
     this.events.setMaxListeners(100);
     if (opts.databaseUrl) {
       this.dialect = 'postgres';
       const u = new URL(opts.databaseUrl);
       this.location = `postgres://${u.host}${u.pathname}`;
-      const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+      // harden (issue 10): a database that does not answer must fail requests (503), not hang them
+      const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
       // An idle client losing its connection must not crash the process.
       pool.on('error', () => {});
       this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
@@ -129,6 +147,7 @@ export class Store {
   /** Start following changes written by other processes sharing this database. */
   startChangeFollower(): void {
     if (this.pollTimer || this.closed) return;
+    this.feedOkAt = Date.now(); // harden (issue 10)
     this.pollTimer = setInterval(() => void this.pollChanges(), this.changePollMs);
     this.pollTimer.unref();
   }
@@ -170,7 +189,10 @@ export class Store {
           .limit(1000)
           .execute();
         for (const r of rows) this.applyFeedChange({ seq: Number(r.seq), entity: r.entity, id: r.entity_id, at: r.at }, 'poll');
-        if (rows.length < 1000) return true;
+        if (rows.length < 1000) {
+          this.feedOkAt = Date.now(); // harden (issue 10)
+          return true;
+        }
       }
       // <<< scaleout
     } catch {

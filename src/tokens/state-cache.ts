@@ -1,4 +1,5 @@
 import type { Store } from '../store/db.ts';
+import { ServiceUnavailableError } from '../domain/errors.ts';
 
 /**
  * In-memory principal state (is this user active? does this client still exist?), loaded
@@ -38,6 +39,17 @@ export class StateCache<T> {
   }
 
   async get(id: string): Promise<T | undefined> {
+    // >>> harden (issue 10): bounded staleness. While the change feed cannot be read (database
+    // unreachable) the cache may have missed a revocation made elsewhere; it keeps answering for
+    // `stateStalenessSeconds`, then fails closed (503) until the feed is read again.
+    const staleMs = this.store.feedStalenessMs();
+    if (staleMs > this.store.stateStalenessSeconds * 1000) {
+      throw new ServiceUnavailableError(
+        `Gatehouse cannot confirm this credential: its database has been unreachable for ${Math.round(staleMs / 1000)} s, longer than the ${this.store.stateStalenessSeconds} s it may rely on cached state. Try again when the database is back.`,
+        'state_stale',
+      );
+    }
+    // <<< harden
     const hit = this.entries.get(id);
     if (hit) return hit.value;
     const inFlight = this.loading.get(id);

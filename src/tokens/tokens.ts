@@ -4,6 +4,7 @@ import type { AuthMethod, Principal } from '../domain/types.ts';
 import { UnauthorizedError } from '../domain/errors.ts';
 import type { ModuleName } from '../domain/modules.ts';
 import type { KeyManager } from './keys.ts';
+import { assertIssuedHeader, assertStrictJwt } from '../security/jwt-guard.ts'; // harden (issue 10)
 
 /** The claims every Gatehouse token carries (RFC 9068 JWT access token profile + ours). */
 export interface GatehouseClaims extends JWTPayload {
@@ -167,6 +168,7 @@ export class TokenService {
   async verifyClaims(token: string, cacheKey = TokenService.checkShape(token)): Promise<GatehouseClaims> {
     const cached = this.fromCache(cacheKey);
     if (cached) return cached;
+    assertStrictJwt(token); // harden (issue 10): canonical encoding, no duplicate keys, header = alg/kid/typ only
     const nowSec = Date.now() / 1000;
     let header;
     try {
@@ -185,8 +187,9 @@ export class TokenService {
     if (!key) throw new UnauthorizedError('token was signed by an unknown or retired key', 'invalid_token');
     if (header.alg !== key.alg) throw new UnauthorizedError(`token algorithm ${String(header.alg)} is not allowed for its key`, 'invalid_token');
     let payload: JWTPayload;
+    let verifiedHeader: unknown; // harden (issue 10)
     try {
-      ({ payload } = await jwtVerify(token, key.publicKey, {
+      ({ payload, protectedHeader: verifiedHeader } = await jwtVerify(token, key.publicKey, {
         algorithms: [key.alg],
         issuer: this.opts.issuer,
         audience: this.opts.audience,
@@ -197,6 +200,7 @@ export class TokenService {
     } catch (e) {
       throw new UnauthorizedError(describeJoseError(e), 'invalid_token');
     }
+    assertIssuedHeader(verifiedHeader); // harden (issue 10): only alg/kid/typ, even under our own signature
     if (payload.iat !== undefined && payload.iat > nowSec + this.opts.clockSkewSeconds) {
       throw new UnauthorizedError('token was issued in the future', 'invalid_token');
     }

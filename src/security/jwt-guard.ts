@@ -1,0 +1,72 @@
+import { UnauthorizedError } from '../domain/errors.ts';
+
+/** The only JOSE header fields Gatehouse issues; anything else (jku, x5u, jwk, x5c, crit, b64, zip…) is refused. */
+const ALLOWED_HEADER_FIELDS = new Set(['alg', 'kid', 'typ']);
+
+const refuse = (why: string) => new UnauthorizedError(why, 'invalid_token');
+
+/** base64url without padding whose decoded bytes re-encode to the very same text (no trailing bits). */
+function canonicalSegment(seg: string): Buffer | undefined {
+  const buf = Buffer.from(seg, 'base64url');
+  return buf.toString('base64url') === seg ? buf : undefined;
+}
+
+/**
+ * Does this JSON text repeat a key within one object? JSON.parse keeps the last value
+ * silently, so two parsers (ours, a log pipeline, an upstream) could disagree on a claim.
+ * A single pass; string contents are skipped. The text is small (a JWT segment ≤ 8 KiB).
+ */
+export function hasDuplicateKeys(text: string): boolean {
+  const stack: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '{') stack.push(new Set());
+    else if (c === '[') stack.push(null);
+    else if (c === '}' || c === ']') stack.pop();
+    else if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      const raw = text.slice(start, i + 1);
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j]!)) j++;
+      const top = stack[stack.length - 1];
+      if (text[j] === ':' && top) {
+        let key: string;
+        try {
+          key = JSON.parse(raw) as string;
+        } catch {
+          return true; // not valid JSON: refuse as well
+        }
+        if (top.has(key)) return true;
+        top.add(key);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * Strict shape checks on a Gatehouse token before its signature is checked (harden, issue 10):
+ * canonical base64url in every segment (one token, one spelling: no padding, no trailing bits)
+ * and no repeated keys in header or payload. See assertIssuedHeader for jku/x5u/jwk/x5c/crit.
+ */
+export function assertStrictJwt(token: string): void {
+  const parts = token.split('.');
+  if (parts.length !== 3) throw refuse('token is not a well-formed JWT');
+  const bufs = parts.map(canonicalSegment);
+  if (bufs.some((b) => b === undefined)) throw refuse('token is not canonical base64url');
+  const headerText = bufs[0]!.toString('utf8');
+  const payloadText = bufs[1]!.toString('utf8');
+  if (hasDuplicateKeys(headerText) || hasDuplicateKeys(payloadText)) throw refuse('token repeats a header field or claim');
+}
+
+/**
+ * After the signature verified: a header holding anything but alg, kid and typ is refused even
+ * when signed by our key (we never issue one). Checked after the signature so a forgery is
+ * reported as a bad signature.
+ */
+export function assertIssuedHeader(header: unknown): void {
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw refuse('token header is not a JSON object');
+  const extra = Object.keys(header).filter((k) => !ALLOWED_HEADER_FIELDS.has(k));
+  if (extra.length) throw refuse(`token header field(s) ${extra.slice(0, 5).map((k) => `'${k.slice(0, 20)}'`).join(', ')} are not accepted`);
+}
