@@ -52,7 +52,14 @@ export async function spawnNode(name: string, c: ClusterEnv, opts: { application
   let out = '';
   proc.stdout!.on('data', (d: Buffer) => (out += d.toString('utf8')));
   proc.stderr!.on('data', (d: Buffer) => (out += d.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  let stopping = false;
+  const exited = new Promise<number | null>((resolve) =>
+    proc.on('exit', (code, signal) => {
+      // A node that dies on its own is a bug worth seeing: print what it said last.
+      if (!stopping) process.stderr.write(`\n[node ${name} exited unexpectedly: code ${code} signal ${signal}]\n${out.slice(-4000)}\n`);
+      resolve(code);
+    }),
+  );
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
   while (!out.includes('Gatehouse is listening on')) {
@@ -69,6 +76,7 @@ export async function spawnNode(name: string, c: ClusterEnv, opts: { application
     proc,
     output: () => out,
     async stop(signal = 'SIGTERM') {
+      stopping = true;
       if (proc.exitCode === null) proc.kill(signal);
       const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
       const code = await exited;
