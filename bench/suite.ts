@@ -237,14 +237,14 @@ async function getGatehouse(): Promise<Gh> {
     }),
   );
   const port = await freePort();
-  const proc = start(server([process.execPath, path.join(root, 'bin/gatehouse.mjs'), 'serve']), {
+  const prof = process.env.GATEHOUSE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GATEHOUSE_BENCH_PROF}`] : [];
+  const proc = start(server([process.execPath, ...prof, path.join(root, 'bin/gatehouse.mjs'), 'serve']), {
     PORT: String(port),
     HOST: '127.0.0.1',
     NODE_ENV: 'production',
     GATEHOUSE_DATA_DIR: path.join(dir, 'data'),
     GATEHOUSE_ADMIN_PASSWORD: PASSWORD,
     GATEHOUSE_CONFIG: cfg,
-    ...(process.env.GATEHOUSE_BENCH_PROF ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.GATEHOUSE_BENCH_PROF}` } : {}),
   });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(url + '/health/ready', 60_000, true);
