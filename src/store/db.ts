@@ -2,7 +2,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../lazy-require.ts';
+
+const pgModule = lazyRequire<typeof pg>('pg'); // perf (issue 9): only with DATABASE_URL
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
@@ -64,7 +67,7 @@ export class Store {
       this.dialect = 'postgres';
       const u = new URL(opts.databaseUrl);
       this.location = `postgres://${u.host}${u.pathname}`;
-      const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: 10 });
+      const pool = new (pgModule().Pool)({ connectionString: opts.databaseUrl, max: 10 });
       // An idle client losing its connection must not crash the process.
       pool.on('error', () => {});
       this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
