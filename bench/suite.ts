@@ -63,7 +63,7 @@ async function waitFor(url: string, ms = 30_000, okOnly = false): Promise<void> 
 }
 
 const children = new Set<ChildProcess>();
-function start(cmd: string[], env: Record<string, string> = {}, stdio: 'ignore' | 'pipe' = 'ignore'): ChildProcess {
+function start(cmd: string[], env: Record<string, string> = {}, stdio: 'ignore' | 'pipe' | 'inherit' = 'ignore'): ChildProcess {
   const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
@@ -149,10 +149,12 @@ async function measured(name: string, run: (secs: number) => Promise<Load>): Pro
  * Open-loop load at a fixed rate (undici, `connections` sockets); latency is measured from the
  * moment each request was due, so a stall counts against the server (no coordinated omission).
  */
-async function paced(url: string, rate: number, seconds: number, headers: Record<string, string> = {}, connections = 64): Promise<Load> {
+async function paced(url: string, rate: number, seconds: number, headers: Record<string, string> = {}, connections = 64, warmupSecs = WARMUP): Promise<Load> {
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
-  const total = Math.round(rate * seconds);
+  // One pool for warm-up and measurement: the measured window starts on warm connections.
+  const skip = Math.round(rate * warmupSecs);
+  const total = skip + Math.round(rate * seconds);
   const lat = new Float64Array(total);
   let sent = 0;
   let done = 0;
@@ -169,10 +171,10 @@ async function paced(url: string, rate: number, seconds: number, headers: Record
         pool
           .request({ path: u.pathname + u.search, method: 'GET', headers })
           .then(async (r) => {
-            if (r.statusCode >= 300) non2xx++;
+            if (r.statusCode >= 300 && i >= skip) non2xx++;
             await r.body.dump();
           })
-          .catch(() => errors++)
+          .catch(() => i >= skip && errors++)
           .finally(() => {
             lat[i] = performance.now() - dueAt;
             if (++done === total) resolve();
@@ -182,11 +184,17 @@ async function paced(url: string, rate: number, seconds: number, headers: Record
     };
     tick();
   });
-  const elapsed = (performance.now() - t0) / 1000;
+  const elapsed = (performance.now() - t0) / 1000 - warmupSecs;
   await pool.close();
-  const sorted = Array.from(lat).sort((a, b) => a - b);
+  const measuredLat = lat.subarray(skip);
+  if (process.env.GATEHOUSE_BENCH_DEBUG) {
+    const slow: string[] = [];
+    for (let i = 0; i < measuredLat.length; i++) if (measuredLat[i]! > 10) slow.push(`${(i / rate).toFixed(3)}s:${measuredLat[i]!.toFixed(0)}`);
+    log(`    slow (>10 ms) at: ${slow.slice(0, 40).join(' ')}${slow.length > 40 ? ' ...' : ''} (${slow.length})`);
+  }
+  const sorted = Array.from(measuredLat).sort((a, b) => a - b);
   const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-  return { rps: Math.round(total / elapsed), p50: round(pct(50), 2), p99: round(pct(99), 2), errors, non2xx };
+  return { rps: Math.round((total - skip) / elapsed), p50: round(pct(50), 2), p99: round(pct(99), 2), errors, non2xx };
 }
 const round = (x: number, d = 0) => Math.round(x * 10 ** d) / 10 ** d;
 
@@ -201,7 +209,10 @@ let upstream: string | undefined;
 async function getUpstream(): Promise<string> {
   if (upstream) return upstream;
   const port = await freePort();
-  start(server([process.execPath, '-e', UPSTREAM_SRC, String(port)]));
+  // GATEHOUSE_BENCH_UPSTREAM_CORE=1 puts the upstream with the load generators instead of with the server.
+  const upCore = process.env.GATEHOUSE_BENCH_UPSTREAM_CORE ?? '0';
+  const cmd = [process.execPath, '-e', UPSTREAM_SRC, String(port)];
+  start(PINNED ? ['taskset', '-c', upCore, ...cmd] : cmd);
   upstream = `http://127.0.0.1:${port}`;
   await waitFor(upstream + '/');
   return upstream;
@@ -238,6 +249,9 @@ async function getGatehouse(): Promise<Gh> {
   );
   const port = await freePort();
   const prof = process.env.GATEHOUSE_BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.GATEHOUSE_BENCH_PROF}`] : [];
+  // Diagnostics: extra node flags for the server (e.g. --trace-gc); its stdout then goes to stderr.
+  const extra = process.env.GATEHOUSE_BENCH_SERVER_FLAGS?.split(' ').filter(Boolean) ?? [];
+  prof.push(...extra);
   const proc = start(server([process.execPath, ...prof, path.join(root, 'bin/gatehouse.mjs'), 'serve']), {
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -245,7 +259,7 @@ async function getGatehouse(): Promise<Gh> {
     GATEHOUSE_DATA_DIR: path.join(dir, 'data'),
     GATEHOUSE_ADMIN_PASSWORD: PASSWORD,
     GATEHOUSE_CONFIG: cfg,
-  });
+  }, extra.length ? 'inherit' : 'ignore');
   const url = `http://127.0.0.1:${port}`;
   await waitFor(url + '/health/ready', 60_000, true);
   const auth = await fetch(url + '/auth', {
@@ -362,13 +376,12 @@ async function flood(): Promise<void> {
   const url = g.url + '/bench/bearer/x';
   const hdr = { authorization: `Bearer ${g.jwt}` };
   log(`  bearer at ${rate}/s, no logins: warm-up ${WARMUP}s, measure ${DURATION}s`);
-  await paced(url, rate, WARMUP, hdr);
   const quiet = await paced(url, rate, DURATION, hdr);
   refRows.push({ name: `bearer at ${rate}/s, no logins`, ...quiet });
   log(`  bearer at ${rate}/s during a login flood (wrk, 8 connections on POST /auth)`);
-  const floodRun = wrk(g.url + '/auth', DURATION + 2, { method: 'POST', body: loginForm, headers: formHdr, connections: 8 });
+  const floodRun = wrk(g.url + '/auth', DURATION + 3, { method: 'POST', body: loginForm, headers: formHdr, connections: 8 });
   await sleep(1000);
-  const during = await paced(url, rate, DURATION, hdr);
+  const during = await paced(url, rate, DURATION, hdr, 64, 1);
   const fl = await floodRun;
   const ratio = during.p99 / quiet.p99;
   row({
@@ -438,9 +451,7 @@ async function gateway(): Promise<void> {
   // Added latency at half of the gateway's Bearer throughput, open loop, same rate both ways.
   const half = Math.max(500, Math.round(bearer.rps / 2));
   log(`  half load (${half}/s, open loop): direct, then gateway + Bearer`);
-  await paced(up + '/bench/none/x', half, WARMUP);
   const d = await paced(up + '/bench/none/x', half, DURATION);
-  await paced(g.url + '/bench/bearer/x', half, WARMUP, { authorization: `Bearer ${g.jwt}` });
   const b = await paced(g.url + '/bench/bearer/x', half, DURATION, { authorization: `Bearer ${g.jwt}` });
   refRows.push({ name: `upstream directly at ${half}/s`, ...d });
   const added = round(b.p99 - d.p99, 2);
