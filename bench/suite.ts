@@ -63,13 +63,16 @@ async function waitFor(url: string, ms = 30_000, okOnly = false): Promise<void> 
 }
 
 const children = new Set<ChildProcess>();
+const stopping = new WeakSet<ChildProcess>();
 function start(cmd: string[], env: Record<string, string> = {}, stdio: 'ignore' | 'pipe' | 'inherit' = 'ignore'): ChildProcess {
   const child = spawn(cmd[0]!, cmd.slice(1), { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', stdio, 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.on('exit', (code, sig) => {
     children.delete(child);
-    if (code && !sig) log(`  [child ${path.basename(cmd.find((c) => c.includes('/')) ?? cmd[0]!)} exited ${code}] ${err.trim().split('\n').slice(-5).join(' | ')}`);
+    if ((code && !sig) || (sig && !stopping.has(child))) {
+      log(`  [child ${path.basename(cmd.find((c) => c.includes('/')) ?? cmd[0]!)} exited ${code ?? sig}] ${err.trim().split('\n').slice(-5).join(' | ')}`);
+    }
   });
   children.add(child);
   return child;
@@ -77,6 +80,7 @@ function start(cmd: string[], env: Record<string, string> = {}, stdio: 'ignore' 
 async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
+  stopping.add(child);
   child.kill('SIGTERM');
   const t = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
@@ -382,6 +386,7 @@ async function flood(): Promise<void> {
   refRows.push({ name: `bearer at ${rate}/s, no logins`, ...quiet });
   log(`  bearer at ${rate}/s during a login flood (wrk, 8 connections on POST /auth)`);
   const floodRun = wrk(g.url + '/auth', DURATION + 3, { method: 'POST', body: loginForm, headers: formHdr, connections: 8 });
+  floodRun.catch(() => {}); // awaited below; never an unhandled rejection meanwhile
   await sleep(1000);
   const during = await paced(url, rate, DURATION, hdr, 64, 1);
   const fl = await floodRun;
