@@ -70,7 +70,8 @@ function start(cmd: string[], env: Record<string, string> = {}, stdio: 'ignore' 
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.on('exit', (code, sig) => {
     children.delete(child);
-    if ((code && !sig) || (sig && !stopping.has(child))) {
+    // Any exit we did not ask for is reported (a clean exit 0 too: e.g. a SIGTERM from elsewhere).
+    if (!stopping.has(child) && !(code === 0 && stdio === 'pipe')) {
       log(`  [child ${path.basename(cmd.find((c) => c.includes('/')) ?? cmd[0]!)} exited ${code ?? sig}] ${err.trim().split('\n').slice(-5).join(' | ')}`);
     }
   });
