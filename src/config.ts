@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { lazyRequire } from './lazy-require.ts';
+
+const yaml = lazyRequire<typeof import('yaml')>('yaml'); // perf (issue 9): only with GATEHOUSE_CONFIG
 import { z } from 'zod';
 // --- subscription tokens (issue 4) ---
 import { alertsSchema, mailSchema } from './notify/config-schema.ts';
@@ -147,7 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       throw new ConfigError(`GATEHOUSE_CONFIG: cannot read '${configFile}': ${(e as Error).message}`);
     }
     try {
-      fileRaw = parseYaml(text) ?? {};
+      fileRaw = yaml().parse(text) ?? {};
     } catch (e) {
       throw new ConfigError(`GATEHOUSE_CONFIG: '${configFile}' is not valid YAML: ${(e as Error).message}`);
     }

@@ -316,6 +316,18 @@ export class ClientService {
    * the owner is deactivated or lacks API Access); a subscription-level client's carries no
    * user. Lifetime: tokens.ttlSeconds (4 h), never past the client's own expiry.
    */
+  // perf (issue 9): last use is written at most once a second per client (the first use at
+  // once), not on every token: a client fetching tokens in a loop cost one UPDATE per token.
+  private readonly touched = new Map<string, number>();
+  private async touch(clientId: string): Promise<void> {
+    const now = Date.now();
+    const last = this.touched.get(clientId);
+    if (last !== undefined && now - last < 1000) return;
+    if (this.touched.size >= 10_000) this.touched.clear();
+    this.touched.set(clientId, now);
+    await touchClient(this.store.db, clientId);
+  }
+
   async issueToken(c: ClientRecord, opts: { via: string; by?: By; scope?: ModuleName[] | undefined; ip?: string | null }): Promise<IssuedToken> {
     const by: By = opts.by ?? { actorType: 'client', actorId: c.clientId, actorName: c.name, sourceIp: opts.ip ?? null };
     const deny = async (reason: string, err: GatehouseError) => {
@@ -350,7 +362,7 @@ export class ClientService {
       ...(opts.scope ? { modules: opts.scope, extra: { scope: opts.scope.join(' ') } } : {}),
       ttlSeconds: ttl,
     });
-    await touchClient(this.store.db, c.clientId);
+    await this.touch(c.clientId);
     await this.audit.record({
       ...by, subscriptionId: c.subscriptionId, action: 'client.token', targetType: 'client', targetId: c.clientId,
       outcome: 'success', details: { via: opts.via, jti: issued.jti, level: c.level, expiresAt: issued.expiresAt.toISOString() },

@@ -1,4 +1,7 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { lazyRequire } from '../lazy-require.ts';
+
+const pgModule = lazyRequire<typeof pg>('pg'); // perf (issue 9): only with DATABASE_URL
 import type { Logger } from 'pino';
 import type { Store } from '../store/db.ts';
 import { CHANGE_CHANNEL } from './migrations.ts';
@@ -91,7 +94,7 @@ export class PgChangeListener {
 
   private async connect(): Promise<void> {
     if (this.state === 'closed') return;
-    const client = new pg.Client({ connectionString: this.opts.databaseUrl, keepAlive: true });
+    const client = new (pgModule().Client)({ connectionString: this.opts.databaseUrl, keepAlive: true });
     this.client = client;
     let lost = false;
     const onLost = (err?: Error) => {

@@ -1,4 +1,7 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { lazyRequire } from '../lazy-require.ts';
+
+const ioredis = lazyRequire<typeof import('ioredis')>('ioredis'); // perf (issue 9): only with REDIS_URL
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import { memoryLimiters, type LimiterFactory } from '../auth/throttle.ts';
@@ -34,7 +37,7 @@ export class SharedRedis {
     /** Namespace of every key Gatehouse writes (several deployments may share one Redis). */
     readonly keyPrefix = 'gatehouse',
   ) {
-    this.client = new Redis(url, {
+    this.client = new (ioredis().Redis)(url, {
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
       connectTimeout: 2_000,

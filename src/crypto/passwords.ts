@@ -1,4 +1,5 @@
-import { hash, verify } from '@node-rs/argon2';
+import { hash } from '@node-rs/argon2';
+import { verifyOnWorker } from './password-worker.ts';
 
 /** argon2id with the OWASP-recommended parameters (m=19 MiB, t=2, p=1). */
 const OPTIONS = { algorithm: 2 /* Algorithm.Argon2id */, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
@@ -13,11 +14,11 @@ let dummyHash: Promise<string> | undefined;
 export async function verifyPassword(storedHash: string | null, password: string): Promise<boolean> {
   if (!storedHash) {
     dummyHash ??= hashPassword('gatehouse-timing-equaliser');
-    await verify(await dummyHash, password).catch(() => false);
+    await verifyOnWorker(await dummyHash, password).catch(() => false);
     return false;
   }
   try {
-    return await verify(storedHash, password);
+    return await verifyOnWorker(storedHash, password);
   } catch {
     return false;
   }

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import type { SharedRedis } from '../cluster/redis.ts';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../domain/errors.ts';
@@ -9,7 +10,7 @@ import { DEFAULT_LIMIT, type LimitsConfig } from './config.ts';
 /**
  * Qualys-style API limits: requests per window per subscription (and module), requests running
  * at once per user (or per client / subscription token). In memory by default; shared through
- * Redis when REDIS_URL is set, falling back to memory (and saying so in the log) while Redis is
+ * Redis when REDIS_URL is set (the node's one connection, owned by the composition root), falling back to memory (and saying so in the log) while Redis is
  * unreachable, so an outage of the counters never fails requests.
  */
 
@@ -105,18 +106,24 @@ export class GatewayLimits {
   private readonly redis: Redis | undefined;
   private degraded = false;
 
+  private readonly limits = new Map<ModuleName, ModuleLimit>();
+
   constructor(
     private readonly cfg: LimitsConfig,
-    redisUrl: string | undefined,
+    shared: SharedRedis | undefined,
     private readonly log: Logger,
   ) {
-    if (redisUrl) {
-      this.redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false });
-      this.redis.on('error', (e) => this.fallback(e));
-      this.redis.on('ready', () => {
-        if (this.degraded) this.log.warn('gateway limits: Redis reachable again; counters are shared again');
-        this.degraded = false;
+    if (shared) {
+      // perf/ops (issue 9): the node's shared connection (services.redis), not one of our own.
+      this.redis = shared.client;
+      shared.onState((state) => {
+        if (state === 'unreachable') this.fallback(new Error(shared.status().lastError ?? 'Redis unreachable'));
+        else if (state === 'ok') {
+          if (this.degraded) this.log.warn('gateway limits: Redis reachable again; counters are shared again');
+          this.degraded = false;
+        }
       });
+      if (shared.status().state === 'unreachable') this.fallback(new Error(shared.status().lastError ?? 'Redis unreachable'));
       this.slots = new RedisSlots(this.redis, (e) => this.fallback(e));
     } else {
       this.slots = new MemorySlots();
@@ -134,7 +141,9 @@ export class GatewayLimits {
   }
 
   limitFor(module: ModuleName): ModuleLimit {
-    return { ...DEFAULT_LIMIT, ...this.cfg.default, ...this.cfg.modules[module] };
+    let l = this.limits.get(module); // the configuration is fixed for the process: merge once per module
+    if (!l) this.limits.set(module, (l = Object.freeze({ ...DEFAULT_LIMIT, ...this.cfg.default, ...this.cfg.modules[module] })));
+    return { ...l };
   }
 
   private rateLimiter(module: ModuleName, l: ModuleLimit): RateLimiterAbstract {
@@ -151,7 +160,8 @@ export class GatewayLimits {
 
   /** Take a rate point and a concurrency slot, or throw 409 with the headers saying how long to wait. */
   async acquire(module: ModuleName, p: Principal): Promise<Lease> {
-    const l = this.limitFor(module);
+    if (!this.limits.has(module)) this.limitFor(module);
+    const l = this.limits.get(module)!;
     const headers: Record<string, string> = {};
     if (l.rate > 0) {
       headers['x-ratelimit-limit'] = String(l.rate);
@@ -209,7 +219,6 @@ export class GatewayLimits {
     return NO_LEASE;
   }
 
-  async close(): Promise<void> {
-    if (this.redis) this.redis.disconnect();
-  }
+  /** The Redis connection belongs to the composition root, which closes it. */
+  async close(): Promise<void> {}
 }

@@ -1,5 +1,8 @@
 import { createHmac } from 'node:crypto';
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { lazyRequire } from '../lazy-require.ts';
+
+const nodemailer = lazyRequire<typeof import('nodemailer')>('nodemailer'); // perf (issue 9): only with SMTP_URL
 
 export interface MailMessage {
   from: string;
@@ -13,7 +16,7 @@ export class SmtpMailer {
   private readonly transport: Transporter;
 
   constructor(url: string) {
-    this.transport = nodemailer.createTransport(url);
+    this.transport = nodemailer().createTransport(url);
   }
 
   async send(m: MailMessage): Promise<void> {

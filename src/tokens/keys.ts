@@ -16,6 +16,8 @@ export interface LoadedKey {
   createdAt: string;
   retiredAt: string | null;
   notAfter: string | null;
+  /** `notAfter` in ms (perf, issue 9: checked on every verification). */
+  notAfterMs?: number;
 }
 
 function generate(alg: SigningAlg): { publicKey: KeyObject; privateKey: KeyObject } {
@@ -120,6 +122,7 @@ export class KeyManager {
         createdAt: r.created_at,
         retiredAt: r.retired_at,
         notAfter: r.not_after,
+        notAfterMs: r.not_after ? Date.parse(r.not_after) : Number.POSITIVE_INFINITY,
       };
       next.set(k.kid, k);
       if (!signing && k.retiredAt === null) signing = k;
@@ -147,7 +150,7 @@ export class KeyManager {
   verificationKey(kid: string): LoadedKey | undefined {
     const k = this.keys.get(kid);
     if (!k) return undefined;
-    if (k.notAfter && k.notAfter <= new Date().toISOString()) return undefined;
+    if ((k.notAfterMs ?? (k.notAfter ? Date.parse(k.notAfter) : Infinity)) <= Date.now()) return undefined;
     return k;
   }
 
