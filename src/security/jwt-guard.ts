@@ -17,6 +17,14 @@ function canonicalSegment(seg: string): Buffer | undefined {
  * A single pass; string contents are skipped. The text is small (a JWT segment ≤ 8 KiB).
  */
 export function hasDuplicateKeys(text: string): boolean {
+  // Fast path for compact JSON as JSON.stringify writes it (every token Gatehouse issues): a
+  // repeated key is dropped by the parse, so the re-serialised text can only equal the original
+  // when no key repeats. Anything else (other formatting, invalid JSON) takes the full scan.
+  try {
+    if (JSON.stringify(JSON.parse(text)) === text) return false;
+  } catch {
+    /* not JSON: the scan below decides */
+  }
   const stack: (Set<string> | null)[] = [];
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
