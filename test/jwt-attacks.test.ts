@@ -217,3 +217,21 @@ describe('JWT attack corpus: refused with 401 at the verifier and at the gateway
     assert.equal((await s.api('GET', '/api/v1/me', { token: fresh })).status, 200);
   });
 });
+
+describe('canonical base64url without re-encoding (perf, issue 9)', () => {
+  test('canonicalB64url agrees with decode + re-encode on every base64url-alphabet text', async () => {
+    const fc = (await import('fast-check')).default;
+    const { canonicalB64url } = await import('../src/security/jwt-guard.ts');
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const reencodes = (s: string) => Buffer.from(s, 'base64url').toString('base64url') === s;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), fc.string({ maxLength: 5 }), (chars, pad) => {
+        const seg = chars.join('');
+        const text = `${pad}.${seg}.`;
+        const start = pad.length + 1;
+        assert.equal(canonicalB64url(text, start, start + seg.length), reencodes(seg), `segment '${seg}'`);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});

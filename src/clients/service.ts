@@ -374,7 +374,18 @@ export class ClientService {
 
   private async liveClient(claims: GatehouseClaims): Promise<ClientRecord> {
     const id = claims.client_id;
-    const c = typeof id === 'string' && isClientId(id) ? await this.cache.get(id) : undefined;
+    return this.checkLive(typeof id === 'string' && isClientId(id) ? await this.cache.get(id) : undefined, claims);
+  }
+
+  /** perf (issue 9): liveClient() without a promise when the client's state is in memory; `null` when it must be loaded. */
+  private liveClientSync(claims: GatehouseClaims): ClientRecord | null {
+    const id = claims.client_id;
+    if (typeof id !== 'string' || !isClientId(id)) return this.checkLive(undefined, claims);
+    const hit = this.cache.peek(id);
+    return hit ? this.checkLive(hit.value, claims) : null;
+  }
+
+  private checkLive(c: ClientRecord | undefined, claims: GatehouseClaims): ClientRecord {
     if (!c) throw new UnauthorizedError('The client of this token has been deleted.', 'client_deleted');
     if (c.subscriptionId !== claims.subscription_id) throw new UnauthorizedError('token subscription does not match its client', 'invalid_token');
     if (c.expiresAt && Date.parse(c.expiresAt) <= Date.now()) throw new UnauthorizedError('The client of this token has expired.', 'client_expired');
@@ -387,16 +398,22 @@ export class ClientService {
   }
 
   registerResolvers(tokens: TokenService): void {
-    tokens.registerResolver('user_client', async (claims) => {
-      const c = await this.liveClient(claims);
-      if (c.level !== 'user' || c.createdBy !== claims.sub) throw new UnauthorizedError('token does not match its client', 'invalid_token');
-      // Deactivated owner: 401 here, and the same token works again after reactivation.
-      const owner = await this.users.principalFor(c.createdBy, 'user_client');
+    // perf (issue 9): both resolvers answer synchronously when the state they need is in memory.
+    const userClient = (c: ClientRecord, claims: GatehouseClaims, owner: Principal & { kind: 'user' }): Principal => {
       const modules = ClientService.narrow(c.allModules ? owner.modules : intersectModules(c.modules, owner.modules), claims);
       return { ...owner, modules, clientId: c.clientId };
+    };
+    const userClientOf = (c: ClientRecord, claims: GatehouseClaims) => {
+      if (c.level !== 'user' || c.createdBy !== claims.sub) throw new UnauthorizedError('token does not match its client', 'invalid_token');
+      // Deactivated owner: 401 here, and the same token works again after reactivation.
+      const owner = this.users.principalForSync(c.createdBy, 'user_client');
+      return owner ? userClient(c, claims, owner) : this.users.principalFor(c.createdBy, 'user_client').then((o) => userClient(c, claims, o));
+    };
+    tokens.registerResolver('user_client', (claims) => {
+      const c = this.liveClientSync(claims);
+      return c ? userClientOf(c, claims) : this.liveClient(claims).then((l) => userClientOf(l, claims));
     });
-    tokens.registerResolver('subscription_client', async (claims) => {
-      const c = await this.liveClient(claims);
+    const subscriptionClientOf = (c: ClientRecord, claims: GatehouseClaims): Principal => {
       if (c.level !== 'subscription' || claims.sub !== c.clientId) throw new UnauthorizedError('token does not match its client', 'invalid_token');
       return {
         kind: 'subscription',
@@ -405,6 +422,10 @@ export class ClientService {
         authMethod: 'subscription_client',
         clientId: c.clientId,
       };
+    };
+    tokens.registerResolver('subscription_client', (claims) => {
+      const c = this.liveClientSync(claims);
+      return c ? subscriptionClientOf(c, claims) : this.liveClient(claims).then((l) => subscriptionClientOf(l, claims));
     });
   }
 

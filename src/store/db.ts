@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { makeRoom } from '../util/bounded-map.ts';
 import path from 'node:path';
 import { EventEmitter } from 'node:events';
 import SQLite from 'better-sqlite3';
@@ -263,7 +264,7 @@ function withStatementCache(database: SQLite.Database): { prepare(sql: string): 
       let stmt = cache.get(sql);
       if (!stmt) {
         stmt = database.prepare(sql);
-        if (cache.size >= 500) cache.delete(cache.keys().next().value!);
+        makeRoom(cache, 500);
         cache.set(sql, stmt);
       }
       return stmt;

@@ -1,5 +1,6 @@
 import type { Store } from '../store/db.ts';
 import { ServiceUnavailableError } from '../domain/errors.ts';
+import { makeRoom } from '../util/bounded-map.ts';
 
 /**
  * In-memory principal state (is this user active? does this client still exist?), loaded
@@ -38,10 +39,21 @@ export class StateCache<T> {
     for (const id of this.entries.keys()) this.invalidate(id);
   }
 
-  async get(id: string): Promise<T | undefined> {
-    // >>> harden (issue 10): bounded staleness. While the change feed cannot be read (database
-    // unreachable) the cache may have missed a revocation made elsewhere; it keeps answering for
-    // `stateStalenessSeconds`, then fails closed (503) until the feed is read again.
+  /**
+   * perf (issue 9): the entry when it is in memory (its value may be `undefined`: known absent),
+   * or `undefined` when only a load can tell. Synchronous; the same staleness rule as get().
+   * The returned wrapper object is replaced whenever the entity changes, so callers may key
+   * derived values on it (a WeakMap) and know they are current.
+   */
+  peek(id: string): { readonly value: T | undefined } | undefined {
+    this.assertFresh();
+    return this.entries.get(id);
+  }
+
+  // >>> harden (issue 10): bounded staleness. While the change feed cannot be read (database
+  // unreachable) the cache may have missed a revocation made elsewhere; it keeps answering for
+  // `stateStalenessSeconds`, then fails closed (503) until the feed is read again.
+  private assertFresh(): void {
     const staleMs = this.store.feedStalenessMs();
     if (staleMs > this.store.stateStalenessSeconds * 1000) {
       throw new ServiceUnavailableError(
@@ -49,7 +61,11 @@ export class StateCache<T> {
         'state_stale',
       );
     }
-    // <<< harden
+  }
+  // <<< harden
+
+  async get(id: string): Promise<T | undefined> {
+    this.assertFresh();
     const hit = this.entries.get(id);
     if (hit) return hit.value;
     const inFlight = this.loading.get(id);
@@ -58,10 +74,7 @@ export class StateCache<T> {
     const p = this.loader(id)
       .then((value) => {
         if ((this.versions.get(id) ?? 0) === version) {
-          if (this.entries.size >= this.maxEntries) {
-            const oldest = this.entries.keys().next().value;
-            if (oldest !== undefined) this.entries.delete(oldest);
-          }
+          makeRoom(this.entries, this.maxEntries);
           this.entries.set(id, { value });
         }
         return value;

@@ -21,13 +21,34 @@ export class UserDirectory {
 
   /** Principal for a user, or a 401/403 saying why the user can't act now. */
   async principalFor(userId: string, method: AuthMethod): Promise<UserPrincipal> {
-    const u = await this.cache.get(userId);
+    return this.principalOf(await this.cache.get(userId), method);
+  }
+
+  /**
+   * perf (issue 9): the same, synchronously, when the user's state is in memory; `undefined`
+   * when it must be loaded (then use principalFor). Throws the same refusals.
+   */
+  principalForSync(userId: string, method: AuthMethod): UserPrincipal | undefined {
+    const hit = this.cache.peek(userId);
+    return hit ? this.principalOf(hit.value, method) : undefined;
+  }
+
+  /**
+   * Principals built from one user record, by auth method: reused while the record is current
+   * (a change replaces the record object, so a stale one is never found). Frozen: shared.
+   */
+  private readonly built = new WeakMap<UserRecord, Map<AuthMethod, UserPrincipal>>();
+
+  private principalOf(u: UserRecord | undefined, method: AuthMethod): UserPrincipal {
     if (!u) throw new UnauthorizedError('The user of this token no longer exists.', 'invalid_token');
     if (u.status !== 'active') throw new UnauthorizedError('The user of this token is deactivated.', 'user_deactivated');
     if ((method === 'password' || method === 'basic') && u.ssoEnabled) {
       throw new ForbiddenError('API authentication does not support SSO (Single Sign-On); SSO is enabled for this user.', 'sso_enabled');
     }
-    return {
+    let byMethod = this.built.get(u);
+    const known = byMethod?.get(method);
+    if (known) return known;
+    const p: UserPrincipal = Object.freeze({
       kind: 'user',
       subscriptionId: u.subscriptionId,
       userId: u.id,
@@ -35,17 +56,24 @@ export class UserDirectory {
       role: u.role,
       apiAccess: effectiveApiAccess(u),
       uiAccess: effectiveUiAccess(u),
-      modules: effectiveModules(u),
+      modules: Object.freeze(effectiveModules(u)) as UserPrincipal['modules'],
       authMethod: method,
-    };
+    });
+    if (!byMethod) this.built.set(u, (byMethod = new Map()));
+    byMethod.set(method, p);
+    return p;
   }
 
   /** Resolvers for tokens that stand for a user directly. */
   registerResolvers(tokens: TokenService): void {
-    const byUser = (method: AuthMethod) => async (c: GatehouseClaims) => {
-      const p = await this.principalFor(c.sub, method);
+    const matching = (p: UserPrincipal, c: GatehouseClaims) => {
       if (p.subscriptionId !== c.subscription_id) throw new UnauthorizedError('token subscription does not match its user', 'invalid_token');
       return p;
+    };
+    // perf (issue 9): synchronous when the user's state is in memory (the usual case).
+    const byUser = (method: AuthMethod) => (c: GatehouseClaims) => {
+      const p = this.principalForSync(c.sub, method);
+      return p ? matching(p, c) : this.principalFor(c.sub, method).then((q) => matching(q, c));
     };
     tokens.registerResolver('password', byUser('password'));
     tokens.registerResolver('console', byUser('console'));
