@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -261,7 +262,20 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
     throw e;
   }
   // <<< idp
-  gatewayRoutes(app, services); // issue 5: module routes, /gateway/decide, GET /api/v1/routes
+  const gateway = gatewayRoutes(app, services); // issue 5: module routes, /gateway/decide, GET /api/v1/routes
+  // perf (issue 9): module calls are offered to the gateway's fast path before Fastify (see
+  // src/gateway/gateway.ts). Not behind a trusted proxy (Fastify interprets X-Forwarded-*), nor
+  // while draining (Fastify answers 503 / Connection: close then).
+  if (!config.server.trustProxy) {
+    const server = app.server;
+    const [fastifyHandler, ...others] = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    if (fastifyHandler && others.length === 0) {
+      server.removeListener('request', fastifyHandler);
+      server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+        if (drain.draining || !gateway.fastPath(req, res, fastifyHandler)) fastifyHandler(req, res);
+      });
+    }
+  }
 
   core.store.startChangeFollower();
   subTokens.start(); // issue 4: last-use flusher, alert scheduler

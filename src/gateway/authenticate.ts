@@ -1,4 +1,3 @@
-import type { FastifyRequest } from 'fastify';
 import { GatehouseError, UnauthorizedError } from '../domain/errors.ts';
 import type { Principal } from '../domain/types.ts';
 import type { TokenService } from '../tokens/tokens.ts';
@@ -43,29 +42,53 @@ export class GatewayAuthenticator {
     });
   }
 
-  async authenticate(route: AcceptedAuth, req: FastifyRequest): Promise<Principal> {
-    const h = req.headers.authorization;
+  /**
+   * The caller's principal, synchronously when it is known from memory (a token or Basic
+   * credentials verified before, state loaded: perf, issue 9), else a promise. Refusals are
+   * thrown (or rejected) with the route's challenges.
+   */
+  authenticate(route: AcceptedAuth, h: string | undefined, ip: string): Principal | Promise<Principal> {
     let presented: 'basic' | 'bearer' | null = null;
     try {
       if (!h) {
         const how = [route.allowsBasic ? 'Basic (username:password)' : '', route.allowsBearer ? 'Bearer <JWT>' : ''].filter(Boolean).join(' or ');
         throw new UnauthorizedError(`Authentication required: send Authorization: ${how}.`, 'missing_credentials');
       }
+      let r: Principal | Promise<Principal>;
       if (/^basic(\s|$)/i.test(h)) {
         presented = 'basic';
         if (!route.allowsBasic) throw new UnauthorizedError('This API accepts only Bearer tokens (Authorization: Bearer <JWT>); Basic authentication is not supported here.', 'unsupported_scheme');
-        return await this.passwords.basic(h, req.ip);
+        r = this.passwords.basicFast(h, ip);
+      } else {
+        let token: string | undefined;
+        if (/^bearer/i.test(h)) token = h.slice(6).trim();
+        else if (BARE_JWT.test(h.trim())) token = h.trim();
+        if (token === undefined) {
+          throw new UnauthorizedError(`Unsupported Authorization scheme; use ${route.allowsBasic ? 'Basic or ' : ''}Bearer.`, 'unsupported_scheme');
+        }
+        presented = 'bearer';
+        if (!route.allowsBearer) throw new UnauthorizedError('This API accepts only Basic authentication (username:password).', 'unsupported_scheme');
+        if (!token) throw new UnauthorizedError('Bearer token is empty.', 'invalid_token');
+        try {
+          r = this.tokens.verifyFast(token);
+        } catch (e) {
+          this.tokens.noteFailure(e);
+          throw e;
+        }
+        if (r instanceof Promise) {
+          r = r.catch((e: unknown) => {
+            this.tokens.noteFailure(e);
+            throw e;
+          });
+        }
       }
-      let token: string | undefined;
-      if (/^bearer/i.test(h)) token = h.slice(6).trim();
-      else if (BARE_JWT.test(h.trim())) token = h.trim();
-      if (token === undefined) {
-        throw new UnauthorizedError(`Unsupported Authorization scheme; use ${route.allowsBasic ? 'Basic or ' : ''}Bearer.`, 'unsupported_scheme');
+      if (r instanceof Promise) {
+        const how = presented;
+        return r.catch((e: unknown) => {
+          throw e instanceof GatehouseError ? this.challenge(route, how, e) : e;
+        });
       }
-      presented = 'bearer';
-      if (!route.allowsBearer) throw new UnauthorizedError('This API accepts only Basic authentication (username:password).', 'unsupported_scheme');
-      if (!token) throw new UnauthorizedError('Bearer token is empty.', 'invalid_token');
-      return await this.tokens.verify(token);
+      return r;
     } catch (e) {
       throw e instanceof GatehouseError ? this.challenge(route, presented, e) : e;
     }
@@ -77,8 +100,17 @@ function headerSafe(v: string): string {
   return /^[\x20-\x7e]*$/.test(v) ? v : encodeURIComponent(v);
 }
 
-/** What upstreams (and forward-auth callers) learn about the caller. */
-export function identityHeaders(p: Principal): Record<string, string> {
+/** Identity headers by principal: principals for unchanged state are reused (frozen) objects (perf, issue 9). */
+const identityByPrincipal = new WeakMap<Principal, Readonly<Record<string, string>>>();
+
+/** What upstreams (and forward-auth callers) learn about the caller. Read-only: shared. */
+export function identityHeaders(p: Principal): Readonly<Record<string, string>> {
+  let h = identityByPrincipal.get(p);
+  if (!h) identityByPrincipal.set(p, (h = Object.freeze(buildIdentityHeaders(p))));
+  return h;
+}
+
+function buildIdentityHeaders(p: Principal): Record<string, string> {
   const h: Record<string, string> = {
     'x-gatehouse-subscription': p.subscriptionId,
     'x-gatehouse-auth-method': p.authMethod,

@@ -36,6 +36,33 @@ export interface Lease {
 
 const NO_LEASE: Lease = { headers: {}, release() {} };
 
+/** Whose concurrency slots a call takes: the user's, or the client's / subscription token's. */
+function slotKey(module: ModuleName, p: Principal): string {
+  return `${module}:${p.kind === 'user' ? `u:${p.userId}` : `s:${p.subscriptionId}:${p.clientId ?? p.secretId ?? p.tokenId ?? ''}`}`;
+}
+
+/**
+ * perf (issue 9): RateLimiterMemory.consume() without its promise. consume() counts
+ * synchronously inside its Promise executor (MemoryStorage.incrby); this makes the same call
+ * and returns the RateLimiterRes, so a gateway call needs no microtask for its rate limit.
+ * `undefined` if the library's internals ever differ (callers then use consume()).
+ */
+function consumeNow(limiter: RateLimiterAbstract, key: string): RateLimiterRes | undefined {
+  const m = limiter as unknown as {
+    _memoryStorage?: { incrby?: (k: string, points: number, secDuration: number) => RateLimiterRes };
+    getKey(k: string): string;
+    points: number;
+    duration: number;
+    blockDuration: number;
+    execEvenly: boolean;
+  };
+  const incrby = m._memoryStorage?.incrby;
+  if (!(limiter instanceof RateLimiterMemory) || typeof incrby !== 'function' || m.blockDuration > 0 || m.execEvenly) return undefined;
+  const res = incrby.call(m._memoryStorage, m.getKey(key), 1, m.duration);
+  (res as { remainingPoints: number }).remainingPoints = Math.max(m.points - res.consumedPoints, 0);
+  return res;
+}
+
 /** Concurrency slots: INCR-if-below-limit, exact; Lua on Redis so nodes share them. */
 interface Slots {
   acquire(key: string, limit: number): Promise<{ ok: boolean; running: number }>;
@@ -45,6 +72,9 @@ interface Slots {
 class MemorySlots implements Slots {
   private readonly running = new Map<string, number>();
   async acquire(key: string, limit: number) {
+    return this.acquireNow(key, limit);
+  }
+  acquireNow(key: string, limit: number): { ok: boolean; running: number } {
     const n = this.running.get(key) ?? 0;
     if (n >= limit) return { ok: false, running: n };
     this.running.set(key, n + 1);
@@ -158,10 +188,50 @@ export class GatewayLimits {
     return r;
   }
 
-  /** Take a rate point and a concurrency slot, or throw 409 with the headers saying how long to wait. */
-  async acquire(module: ModuleName, p: Principal): Promise<Lease> {
+  /**
+   * Take a rate point and a concurrency slot, or throw 409 with the headers saying how long to
+   * wait. Synchronous with the in-memory counters (perf, issue 9), a promise with Redis.
+   */
+  acquire(module: ModuleName, p: Principal): Lease | Promise<Lease> {
     if (!this.limits.has(module)) this.limitFor(module);
     const l = this.limits.get(module)!;
+    if (this.slots instanceof MemorySlots && !this.redis) {
+      const headers: Record<string, string> = {};
+      if (l.rate > 0) {
+        const limiter = this.rateLimiter(module, l);
+        const res = consumeNow(limiter, p.subscriptionId);
+        if (res === undefined) return this.acquireAsync(module, p, l); // library internals changed: the documented path
+        this.rateHeaders(module, l, headers, res);
+      }
+      return this.takeSlot(module, p, l, headers, l.concurrency > 0 ? this.slots.acquireNow(slotKey(module, p), l.concurrency) : undefined);
+    }
+    return this.acquireAsync(module, p, l);
+  }
+
+  /** Rate headers for a consumed point; throws the 409 when the window's points are spent. */
+  private rateHeaders(module: ModuleName, l: ModuleLimit, headers: Record<string, string>, res: RateLimiterRes): void {
+    headers['x-ratelimit-limit'] = String(l.rate);
+    headers['x-ratelimit-window-sec'] = String(l.windowSec);
+    if (res.consumedPoints > l.rate) this.rateExceeded(module, l, headers, res);
+    headers['x-ratelimit-remaining'] = String(Math.max(0, res.remainingPoints));
+    headers['x-ratelimit-towait-sec'] = '0';
+  }
+
+  private rateExceeded(module: ModuleName, l: ModuleLimit, headers: Record<string, string>, e: RateLimiterRes): never {
+    const wait = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
+    headers['x-ratelimit-remaining'] = '0';
+    headers['x-ratelimit-towait-sec'] = String(wait);
+    if (l.concurrency > 0) {
+      headers['x-concurrency-limit-limit'] = String(l.concurrency);
+    }
+    throw new LimitExceededError(
+      'rate',
+      `The requested operation is blocked by one or more existing Business Objects: API rate limit for ${module} exceeded (${l.rate} calls per ${l.windowSec} seconds for this subscription). This API cannot be run again for another ${wait} seconds.`,
+      headers,
+    );
+  }
+
+  private async acquireAsync(module: ModuleName, p: Principal, l: ModuleLimit): Promise<Lease> {
     const headers: Record<string, string> = {};
     if (l.rate > 0) {
       headers['x-ratelimit-limit'] = String(l.rate);
@@ -174,25 +244,19 @@ export class GatewayLimits {
           this.fallback(e);
           res = new RateLimiterRes(l.rate, 0, 0);
         } else {
-          const wait = Math.max(1, Math.ceil(e.msBeforeNext / 1000));
-          headers['x-ratelimit-remaining'] = '0';
-          headers['x-ratelimit-towait-sec'] = String(wait);
-          if (l.concurrency > 0) {
-            headers['x-concurrency-limit-limit'] = String(l.concurrency);
-          }
-          throw new LimitExceededError(
-            'rate',
-            `The requested operation is blocked by one or more existing Business Objects: API rate limit for ${module} exceeded (${l.rate} calls per ${l.windowSec} seconds for this subscription). This API cannot be run again for another ${wait} seconds.`,
-            headers,
-          );
+          this.rateExceeded(module, l, headers, e);
         }
       }
       headers['x-ratelimit-remaining'] = String(Math.max(0, res.remainingPoints));
       headers['x-ratelimit-towait-sec'] = '0';
     }
     if (l.concurrency <= 0) return { headers, release() {} };
-    const key = `${module}:${p.kind === 'user' ? `u:${p.userId}` : `s:${p.subscriptionId}:${p.clientId ?? p.secretId ?? p.tokenId ?? ''}`}`;
-    const c = await this.slots.acquire(key, l.concurrency);
+    return this.takeSlot(module, p, l, headers, await this.slots.acquire(slotKey(module, p), l.concurrency));
+  }
+
+  private takeSlot(module: ModuleName, p: Principal, l: ModuleLimit, headers: Record<string, string>, c: { ok: boolean; running: number } | undefined): Lease {
+    if (l.concurrency <= 0 || c === undefined) return { headers, release() {} };
+    const key = slotKey(module, p);
     headers['x-concurrency-limit-limit'] = String(l.concurrency);
     headers['x-concurrency-limit-running'] = String(c.running);
     if (!c.ok) {

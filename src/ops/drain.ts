@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
  * timeout is 72 s), holding the shutdown. While draining, every response therefore says
  * `Connection: close`, and connections that fall idle are closed as they do.
  */
-export function installDrain(app: FastifyInstance): { begin(): void; end(): void } {
+export function installDrain(app: FastifyInstance): { begin(): void; end(): void; readonly draining: boolean } {
   let draining = false;
   let timer: NodeJS.Timeout | undefined;
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -15,6 +15,9 @@ export function installDrain(app: FastifyInstance): { begin(): void; end(): void
     return payload;
   });
   return {
+    get draining() {
+      return draining;
+    },
     begin() {
       draining = true;
       timer = setInterval(() => app.server.closeIdleConnections(), 50);

@@ -348,6 +348,11 @@ export class TokenService {
     // <<< scaleout
   }
 
+  /** Count a refusal met through verifyFast() (verify() counts its own). */
+  noteFailure(e: unknown): void {
+    this.observer?.verifyFailed(e);
+  }
+
   /**
    * perf (issue 9): verify() without a promise when it can answer from memory — a token seen
    * before (still checked for revocation and its principal's live state on every call) whose

@@ -1,0 +1,104 @@
+/**
+ * perf (issue 9): module calls are served by the gateway's fast path (before Fastify) when the
+ * path is plain, and by the Fastify route otherwise. A caller must not be able to tell which:
+ * same upstream request, same answer, same limits, same errors, same metrics.
+ */
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGatehouse, createUser, ADMIN_PASSWORD, type TestServer } from './helpers.ts';
+import { startEchoUpstream, writeConfig, type EchoUpstream } from './gateway-upstream.ts';
+
+describe('gateway fast path and Fastify route answer alike', () => {
+  let s: TestServer;
+  let up: EchoUpstream;
+  let token: string;
+  const basic = 'Basic ' + Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64');
+
+  before(async () => {
+    up = await startEchoUpstream();
+    const routes = [
+      { path: '/t/ok', module: 'VM', upstream: up.url, errorFormat: 'simple-return', auth: 'both' },
+      { path: '/t/one', module: 'PC', upstream: up.url, errorFormat: 'json', auth: 'bearer' },
+    ];
+    const limits = { default: { rate: 1000, windowSec: 60, concurrency: 10 }, modules: { PC: { concurrency: 1 } } };
+    s = await startGatehouse({ store: 'sqlite', env: { GATEHOUSE_CONFIG: writeConfig({ gateway: { routes }, limits }) } });
+    token = await s.adminToken();
+  });
+  after(async () => {
+    await s?.close();
+    await up?.close();
+  });
+
+  const call = (path: string, authorization = `Bearer ${token}`) => fetch(s.url + path, { headers: { authorization } });
+
+  test('a plain path and an encoded one reach the upstream with the same identity and limit headers', async () => {
+    for (const path of ['/t/ok/asset/ip/?action=list', '/t/ok/asset%2Fip/?action=list', '/t/ok//asset/ip/?action=list']) {
+      const before = up.arrivals.length;
+      const r = await call(path);
+      assert.equal(r.status, 200, path);
+      await r.arrayBuffer();
+      assert.equal(r.headers.get('x-ratelimit-limit'), '1000', path);
+      assert.equal(r.headers.get('x-concurrency-limit-limit'), '10', path);
+      assert.equal(up.arrivals.length, before + 1, path);
+      const a = up.arrivals.at(-1)!;
+      assert.equal(a.url, path, 'the path and query go upstream unchanged');
+      assert.equal(a.headers['x-gatehouse-user'], 'admin', path);
+      assert.equal(a.headers['x-gatehouse-auth-method'], 'password', path);
+      assert.equal(a.headers.authorization, undefined, 'credentials are never forwarded');
+      assert.equal(a.headers['request-source'], 'gateway');
+      assert.match(String(a.headers['x-forwarded-for']), /127\.0\.0\.1$/);
+      assert.equal(a.headers['x-forwarded-proto'], 'http');
+    }
+  });
+
+  test('refusals met on the fast path are answered in the route format, and spoofed identity headers never pass', async () => {
+    const bad = await call('/t/ok/asset/ip/', 'Bearer not.a.jwt');
+    assert.equal(bad.status, 401);
+    assert.match(bad.headers.get('content-type') ?? '', /xml/);
+    assert.match(await bad.text(), /<SIMPLE_RETURN>[\s\S]*<TEXT>[^<]+<\/TEXT>/);
+    assert.match(bad.headers.get('www-authenticate') ?? '', /Basic realm=.*Bearer realm="gatehouse", error="invalid_token"/);
+    const none = await fetch(s.url + '/t/ok/x');
+    assert.equal(none.status, 401);
+    assert.match(await none.text(), /SIMPLE_RETURN/);
+    await createUser(s, token, { username: 'nomods', modules: [] });
+    const nomods = await s.login('nomods', 'User-Pass-123!');
+    const forbidden = await call('/t/ok/x', `Bearer ${nomods}`);
+    assert.equal(forbidden.status, 403);
+    assert.match(await forbidden.text(), /API permission for module VM/);
+    const spoof = await fetch(s.url + '/t/ok/spoof', { headers: { authorization: `Bearer ${token}`, 'x-gatehouse-user': 'root', 'x-gatehouse-subscription': 'other' } });
+    assert.equal(spoof.status, 200);
+    await spoof.arrayBuffer();
+    assert.equal(up.arrivals.at(-1)!.headers['x-gatehouse-user'], 'admin');
+  });
+
+  test('Basic credentials work on both paths, and a wrong password is refused on both', async () => {
+    for (const path of ['/t/ok/b', '/t/ok/b%20c']) {
+      const ok = await call(path, basic);
+      assert.equal(ok.status, 200, path);
+      await ok.arrayBuffer();
+      const wrong = await call(path, 'Basic ' + Buffer.from('admin:wrong-password').toString('base64'));
+      assert.equal(wrong.status, 401, path);
+      await wrong.arrayBuffer();
+    }
+  });
+
+  test('a concurrency slot is given back after each call: 30 calls in a row with a limit of 1 all pass', async () => {
+    for (let i = 0; i < 30; i++) {
+      const r = await call(`/t/one/${i}`);
+      assert.equal(r.status, 200, `call ${i}: ${r.status}`);
+      assert.equal(r.headers.get('x-concurrency-limit-running'), '1');
+      await r.arrayBuffer();
+    }
+  });
+
+  test('calls served on the fast path are counted on /metrics under the Fastify route pattern', async () => {
+    const n = 7;
+    for (let i = 0; i < n; i++) await (await call(`/t/ok/count/${i}`)).arrayBuffer();
+    await (await call('/t/ok')).arrayBuffer();
+    const text = await (await fetch(s.url + '/metrics')).text();
+    const count = (route: string) => Number(new RegExp(`gatehouse_http_requests_total\\{method="GET",route="${route.replace(/[/*]/g, '\\$&')}",status="200"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    assert.ok(count('/t/ok/*') >= n, `counted ${count('/t/ok/*')} of at least ${n}`);
+    assert.ok(count('/t/ok') >= 1, 'the template path itself has its own label');
+    assert.match(text, /gatehouse_http_requests_total\{method="GET",route="\/t\/ok\/\*",status="401"\} \d+/);
+  });
+});
