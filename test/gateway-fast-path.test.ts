@@ -5,6 +5,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startGatehouse, createUser, ADMIN_PASSWORD, type TestServer } from './helpers.ts';
 import { startEchoUpstream, writeConfig, type EchoUpstream } from './gateway-upstream.ts';
 
@@ -100,5 +102,51 @@ describe('gateway fast path and Fastify route answer alike', () => {
     assert.ok(count('/t/ok/*') >= n, `counted ${count('/t/ok/*')} of at least ${n}`);
     assert.ok(count('/t/ok') >= 1, 'the template path itself has its own label');
     assert.match(text, /gatehouse_http_requests_total\{method="GET",route="\/t\/ok\/\*",status="401"\} \d+/);
+  });
+});
+
+describe('upstream timeouts (kept by the gateway, not per-request timers)', () => {
+  let s: TestServer;
+  let stalling: http.Server;
+  let token: string;
+
+  before(async () => {
+    // Answers /slow-headers never, and /stall-body with a status line and half a body, then nothing.
+    stalling = http.createServer((req, res) => {
+      if (req.url!.startsWith('/t/sh')) return;
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '10' });
+      res.write('hello');
+    });
+    await new Promise<void>((r) => stalling.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`;
+    const routes = [
+      { path: '/t/sh', module: 'VM', upstream: url, errorFormat: 'json', auth: 'bearer', timeouts: { headersMs: 300 } },
+      { path: '/t/sb', module: 'VM', upstream: url, errorFormat: 'json', auth: 'bearer', timeouts: { bodyMs: 300 } },
+    ];
+    s = await startGatehouse({ store: 'sqlite', env: { GATEHOUSE_CONFIG: writeConfig({ gateway: { routes } }) } });
+    token = await s.adminToken();
+  });
+  after(async () => {
+    await s?.close();
+    stalling?.closeAllConnections();
+    await new Promise((r) => stalling?.close(r));
+  });
+
+  test('no status line within headersMs: 504 naming the module, after about that long', async () => {
+    const t0 = Date.now();
+    const r = await fetch(s.url + '/t/sh/x', { headers: { authorization: `Bearer ${token}` } });
+    const took = Date.now() - t0;
+    assert.equal(r.status, 504);
+    assert.match((await r.json()).errorMessage, /VM module did not answer in time/);
+    assert.ok(took >= 290 && took < 2000, `answered after ${took} ms`);
+  });
+
+  test('a body that stops for longer than bodyMs: the client sees the response cut, not a hang', async () => {
+    const t0 = Date.now();
+    const r = await fetch(s.url + '/t/sb/x', { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(r.status, 200);
+    await assert.rejects(r.text(), 'the body must end in an error, not complete');
+    const took = Date.now() - t0;
+    assert.ok(took >= 290 && took < 2000, `cut after ${took} ms`);
   });
 });
