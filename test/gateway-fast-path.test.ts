@@ -150,3 +150,37 @@ describe('upstream timeouts (kept by the gateway, not per-request timers)', () =
     assert.ok(took >= 290 && took < 2000, `cut after ${took} ms`);
   });
 });
+
+describe('route matching by first segment (perf, issue 9)', () => {
+  test('routeMatcher answers as matchRoute for every default route, nearby paths and random ones', async () => {
+    const fc = (await import('fast-check')).default;
+    const { buildRouteTable, matchRoute, routeMatcher } = await import('../src/gateway/route-table.ts');
+    const routes = buildRouteTable(
+      {
+        enabled: true,
+        defaultRoutes: true,
+        upstreams: {},
+        routes: [
+          { path: '/{tenant}/custom', module: 'VM' },
+          { path: '/bench/bearer', module: 'VM' },
+          { path: '/api/{version}/fo/extra', module: 'PC' },
+        ],
+        timeouts: {},
+        basicRealm: 'x',
+        connectionsPerUpstream: 1,
+      } as never,
+      'http://127.0.0.1:1',
+    );
+    const fast = routeMatcher(routes);
+    const samples = ['/api/2.0/fo/asset/ip/', '/api/2.0/fo/compliance/x', '/api/v1/users', '/api/2.0/fo', '/api/x/fo', '/qps/rest/3.0/search/was/webapp', '/qps/rest/3.0/search/am/x', '/qps/rest/2.0/x', '/msp/about.php', '/acme/custom/x', '/bench/bearer', '/bench/bearerx', '/', '/ioc/events', '/nowhere'];
+    for (const p of samples) assert.equal(fast(p)?.path, matchRoute(routes, p)?.path, p);
+    const seg = fc.constantFrom('api', '2.0', 'fo', 'compliance', 'qps', 'rest', '3.0', 'search', 'was', 'am', 'ca', 'msp', 'bench', 'bearer', 'custom', 'v1', 'x', 'ioc', 'etm');
+    fc.assert(
+      fc.property(fc.array(seg, { minLength: 1, maxLength: 6 }), fc.boolean(), (parts, slash) => {
+        const p = '/' + parts.join('/') + (slash ? '/' : '');
+        assert.equal(fast(p)?.path, matchRoute(routes, p)?.path, p);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

@@ -7,7 +7,7 @@ import { GatehouseError, ServiceUnavailableError } from '../domain/errors.ts';
 import type { Principal } from '../domain/types.ts';
 import { requireModule } from '../access/access.ts';
 import type { Services } from '../app.ts';
-import { buildRouteTable, describeRoutes, matchRoute, type GatewayRoute } from './route-table.ts';
+import { buildRouteTable, describeRoutes, matchRoute, routeMatcher, type GatewayRoute } from './route-table.ts';
 import { GatewayAuthenticator, identityHeaders } from './authenticate.ts';
 import { GatewayLimits, type Lease } from './limits.ts';
 import { FORMAT_KEYS, registerGatewayFormats, renderBody } from './formats.ts';
@@ -177,7 +177,7 @@ class ProxyHandler {
     private readonly deadlines: Deadlines,
     private readonly timeouts: { headersMs: number; bodyMs: number },
   ) {
-    res.once('close', this.onClientClose);
+    res.on('close', this.onClientClose); // one response per handler: no need for once()'s wrapper
     deadlines.add(this);
   }
 
@@ -401,15 +401,18 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
     const path = q < 0 ? url : url.slice(0, q);
     if (path.length > 256 || !PLAIN_PATH.test(path) || path.includes('/./') || path.includes('/../') || path.endsWith('/.') || path.endsWith('/..')) return false;
     if (!FAST_METHODS.has(req.method!)) return false;
-    const route = matchRoute(handle.routes, path);
+    if (matchFast === undefined || fastFor !== handle.routes) matchFast = routeMatcher((fastFor = handle.routes));
+    const route = matchFast(path);
     if (!route) return false;
     const h = req.headers;
     if (req.method === 'OPTIONS' && h.origin !== undefined && h['access-control-request-method'] !== undefined) return false;
-    void serveFast(route, req, res, fallback);
+    void serveFast(route, req, res, fallback, path);
     return true;
   }
+  let matchFast: ((path: string) => GatewayRoute | undefined) | undefined;
+  let fastFor: GatewayRoute[] | undefined;
 
-  async function serveFast(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, fallback: (req: IncomingMessage, res: ServerResponse) => void): Promise<void> {
+  async function serveFast(route: GatewayRoute, req: IncomingMessage, res: ServerResponse, fallback: (req: IncomingMessage, res: ServerResponse) => void, path: string): Promise<void> {
     const t0 = performance.now();
     const ip = req.socket.remoteAddress ?? '';
     try {
@@ -417,7 +420,7 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
       const p = a instanceof Promise ? await a : a;
       const caller: CallerInfo = { ip, protocol: (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http', host: req.headers.host };
       // The label Fastify would give: the template itself, or the template's `/*` below it.
-      const m = route.regex.exec(req.url!.split('?', 1)[0]!);
+      const m = route.regex.exec(path);
       const routePath = m && m[0].length === m.input.length && !m[0].endsWith('/') ? route.fastifyPaths[0]! : route.fastifyPaths[1]!;
       await forward(route, req, res, caller, p, s.log, (status) => {
         countFast(req.method!, routePath, status);
