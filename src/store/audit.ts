@@ -1,7 +1,7 @@
 import type { AuditEvent, AuditEventInput } from '../domain/types.ts';
 import type SQLite from 'better-sqlite3';
 import type { Executor, Store } from './db.ts';
-import { newId, nowIso } from './ids.ts';
+import { newTimeOrderedId } from './ids.ts';
 
 export async function insertAuditEvent(db: Executor, e: AuditEventInput): Promise<void> {
   await db.insertInto('audit_events').values(auditRow(e)).execute();
@@ -11,9 +11,10 @@ type AuditRow = ReturnType<typeof auditRow>;
 
 /** The row of an event; its id and time are taken now (when the event happened), not at commit. */
 function auditRow(e: AuditEventInput) {
+  const now = Date.now();
   return {
-    id: newId(),
-    at: nowIso(),
+    id: newTimeOrderedId(now),
+    at: new Date(now).toISOString(),
     subscription_id: e.subscriptionId,
     actor_type: e.actorType,
     actor_id: e.actorId,
