@@ -30,7 +30,7 @@ export class AuditLog {
    * promise settles after the row is committed.
    */
   async record(e: AuditEventInput, tx?: Executor): Promise<void> {
-    const event = { ...e, details: scrub(e.details) };
+    const event = e.details ? { ...e, details: scrub(e.details) } : e;
     try {
       await (tx ? insertAuditEvent(tx, event) : this.writer.write(event));
     } catch (err) {
