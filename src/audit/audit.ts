@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditEventInput, Principal } from '../domain/types.ts';
 import type { Executor, Store } from '../store/db.ts';
-import { insertAuditEvent } from '../store/audit.ts';
+import { AuditBatchWriter, insertAuditEvent } from '../store/audit.ts';
 
 /** Secrets must never reach the audit log: these detail keys are dropped wholesale. */
 const SECRET_KEYS = /pass(word)?|secret|token|authorization|cookie|hash/i;
@@ -14,16 +14,25 @@ function scrub(details: Record<string, unknown> | null | undefined): Record<stri
 }
 
 export class AuditLog {
-  constructor(
-    private readonly store: Store,
-    private readonly log: Logger,
-  ) {}
+  private readonly writer: AuditBatchWriter;
 
-  /** Record an event; inside a transaction when given one, so it commits with the change. */
+  constructor(
+    store: Store,
+    private readonly log: Logger,
+  ) {
+    this.writer = new AuditBatchWriter(store);
+    store.beforeClose(() => this.writer.drain());
+  }
+
+  /**
+   * Record an event; inside a transaction when given one, so it commits with the change.
+   * Without one, the event joins this event-loop turn's group commit (AuditBatchWriter): the
+   * promise settles after the row is committed.
+   */
   async record(e: AuditEventInput, tx?: Executor): Promise<void> {
-    const event = { ...e, details: scrub(e.details) };
+    const event = e.details ? { ...e, details: scrub(e.details) } : e;
     try {
-      await insertAuditEvent(tx ?? this.store.db, event);
+      await (tx ? insertAuditEvent(tx, event) : this.writer.write(event));
     } catch (err) {
       if (tx) throw err;
       this.log.error({ err, action: e.action }, 'could not write audit event');

@@ -25,6 +25,16 @@ export class LoginThrottle {
   private readonly perUser: RateLimiterAbstract;
   private readonly perIp: RateLimiterAbstract;
   private readonly lockouts: RateLimiterAbstract;
+  // >>> perf (issue 9): with in-memory limiters this process sees every failure, so it knows
+  // which keys can have a record at all. A key with no failure within the longest time a record
+  // can live (failure window or lockout, from its last failure) has none: check() passes and
+  // success() has nothing to delete, without asking the limiters (two promises each). Shared
+  // limiters (Redis: failures counted by other nodes) are always asked.
+  private readonly local: boolean;
+  private readonly failedUsers = new Map<string, number>();
+  private readonly failedIps = new Map<string, number>();
+  private pruneAt = 10_000;
+  // <<< perf
 
   constructor(
     private readonly opts: ThrottleOptions,
@@ -36,7 +46,40 @@ export class LoginThrottle {
     this.perUser = factory({ keyPrefix: `${prefix}_user`, points: opts.maxFailuresPerUser, duration: opts.failureWindowSeconds });
     this.perIp = factory({ keyPrefix: `${prefix}_ip`, points: opts.maxFailuresPerIp, duration: opts.failureWindowSeconds });
     this.lockouts = factory({ keyPrefix: `${prefix}_lockouts`, points: 1000, duration: 86400 });
+    this.local = this.perUser instanceof RateLimiterMemory && this.perIp instanceof RateLimiterMemory;
   }
+
+  // >>> perf (issue 9)
+  private noteFailure(userKey: string, ip: string): void {
+    if (!this.local) return;
+    const now = Date.now();
+    // +1 s: the limiters round their expiry; erring long only costs a real lookup.
+    const windowMs = (this.opts.failureWindowSeconds + 1) * 1000;
+    this.failedUsers.set(userKey, now + Math.max(windowMs, (this.opts.maxLockoutSeconds + 1) * 1000));
+    this.failedIps.set(ip, now + windowMs);
+    if (this.failedUsers.size + this.failedIps.size >= this.pruneAt) {
+      for (const m of [this.failedUsers, this.failedIps]) for (const [k, until] of m) if (until <= now) m.delete(k);
+      this.pruneAt = Math.max(10_000, 2 * (this.failedUsers.size + this.failedIps.size));
+    }
+  }
+
+  private static live(m: Map<string, number>, key: string): boolean {
+    const until = m.get(key);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    m.delete(key);
+    return false;
+  }
+
+  /**
+   * True when neither the account (or client) nor the address can have a failure on record, so
+   * check() would pass and success() would clear nothing: callers may skip both. Always false
+   * with shared limiters.
+   */
+  isClear(username: string, ip: string): boolean {
+    return this.local && !LoginThrottle.live(this.failedUsers, LoginThrottle.userKey(username)) && !LoginThrottle.live(this.failedIps, ip);
+  }
+  // <<< perf
 
   private static userKey(username: string): string {
     return username.normalize('NFC').toLowerCase();
@@ -44,6 +87,7 @@ export class LoginThrottle {
 
   /** Throws 429 while the account or the IP is locked out. */
   async check(username: string, ip: string): Promise<void> {
+    if (this.isClear(username, ip)) return; // perf (issue 9)
     const [u, i] = await Promise.all([this.perUser.get(LoginThrottle.userKey(username)), this.perIp.get(ip)]);
     if (u && u.consumedPoints > this.opts.maxFailuresPerUser) {
       throw new TooManyRequestsError(
@@ -64,6 +108,7 @@ export class LoginThrottle {
   /** Count a failure. Returns the lockout length in seconds when this failure locked the account. */
   async failure(username: string, ip: string): Promise<number | null> {
     const key = LoginThrottle.userKey(username);
+    this.noteFailure(key, ip); // perf (issue 9): before the limiters count it
     await this.perIp.consume(ip).catch(() => undefined);
     const res = await this.perUser.consume(key).catch((r: unknown) => (r instanceof RateLimiterRes ? r : null));
     if (!res || res.consumedPoints < this.opts.maxFailuresPerUser) return null;
@@ -77,7 +122,11 @@ export class LoginThrottle {
   }
 
   async success(username: string): Promise<void> {
-    await this.perUser.delete(LoginThrottle.userKey(username));
+    const key = LoginThrottle.userKey(username);
+    if (this.local && !LoginThrottle.live(this.failedUsers, key)) return; // perf (issue 9): no record to delete
+    // The note stays until it expires: notes are only ever added, so no interleaving of a success
+    // with a concurrent failure can leave a record without one.
+    await this.perUser.delete(key);
   }
 
   /** A manager's unlock: clears the failure count and the back-off history. */

@@ -7,6 +7,7 @@ const BASIC_CHALLENGE = { 'www-authenticate': 'Basic realm="gatehouse", charset=
 
 /** RFC 6749 §2.3.1: Basic credentials are form-urlencoded before base64. */
 function formDecode(v: string): string {
+  if (!v.includes('%') && !v.includes('+')) return v; // perf (issue 9): nothing to decode (ids and generated secrets)
   try {
     return decodeURIComponent(v.replace(/\+/g, ' '));
   } catch {

@@ -10,9 +10,9 @@ import type { FastifyInstance } from 'fastify';
 export function installDrain(app: FastifyInstance): { begin(): void; end(): void; readonly draining: boolean } {
   let draining = false;
   let timer: NodeJS.Timeout | undefined;
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
   return {
     get draining() {

@@ -107,11 +107,25 @@ export class GatehouseMetrics {
   /** onResponse hook (request counts/durations) and `GET /metrics`. */
   install(app: FastifyInstance, opts: { token?: string | undefined; path?: string }): void {
     const path = opts.path ?? '/metrics';
-    app.addHook('onResponse', async (req, reply) => {
+    // perf (issue 9): callback-style hook (no promise per request) and the label children looked
+    // up once per method/route/status (prom-client validates and hashes the labels on every call).
+    const children = new Map<string, { count: { inc(): void }; time: { observe(v: number): void } }>();
+    app.addHook('onResponse', (req, reply, done) => {
       const route = req.routeOptions.url ?? 'unmatched';
-      if (route === path) return;
-      this.httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
-      this.httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+      if (route !== path) {
+        const key = `${req.method} ${reply.statusCode} ${route}`;
+        let child = children.get(key);
+        if (!child) {
+          child = {
+            count: this.httpRequests.labels({ method: req.method, route, status: String(reply.statusCode) }),
+            time: this.httpDuration.labels({ method: req.method, route }),
+          };
+          if (children.size < 2000) children.set(key, child);
+        }
+        child.count.inc();
+        child.time.observe(reply.elapsedTime / 1000);
+      }
+      done();
     });
     const expected = opts.token ? createHash('sha256').update(opts.token).digest() : undefined;
     app.get(path, async (req, reply) => {

@@ -62,6 +62,9 @@ export class Store {
   private pollAgain = false;
   private closed = false;
   readonly location: string;
+  /** perf (issue 9): the better-sqlite3 handle Kysely runs on (SQLite only), for the audit group commit. */
+  readonly sqlite: SQLite.Database | undefined;
+  private readonly closeHooks: Array<() => Promise<void>> = [];
   // >>> harden (issue 10): change-feed health, for the bounded staleness of cached state
   /** When the change log was last read successfully (ms); only meaningful while following. */
   private feedOkAt = Date.now();
@@ -100,6 +103,7 @@ export class Store {
       database.pragma('synchronous = NORMAL');
       database.pragma('foreign_keys = ON');
       database.pragma('busy_timeout = 5000');
+      this.sqlite = database;
       this.db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
     }
   }
@@ -244,7 +248,13 @@ export class Store {
     await sql`select 1`.execute(this.db);
   }
 
+  /** Run before the database closes (pending writes, e.g. the audit batch). */
+  beforeClose(fn: () => Promise<void>): void {
+    this.closeHooks.push(fn);
+  }
+
   async close(): Promise<void> {
+    if (!this.closed) for (const fn of this.closeHooks) await fn().catch(() => {});
     this.closed = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
     await this.db.destroy();
