@@ -4,7 +4,9 @@ import { availableParallelism } from 'node:os';
 
 /**
  * perf (issue 9): argon2id verification off the libuv pool, on dedicated worker threads at the
- * lowest CPU priority (nice 19 and the SCHED_IDLE policy, Linux per-thread). On a busy core the event loop (nice 0) then
+ * lowest CPU priority (nice 19, Linux per-thread). SCHED_IDLE (chrt) was tried as well and
+ * measured no better: Bearer p99 during a login flood 1.3x and 8.4x the quiet p99 in two runs,
+ * against 1.0x and 1.1x with nice 19 alone (npm run bench -- flood password). On a busy core the event loop (nice 0) then
  * always wins over hashing: Bearer traffic keeps its latency during a login flood, and logins
  * use the CPU the event loop leaves. One hash at a time per worker, one worker per core this
  * process may run on: more in flight on one core only adds contention (bench/refs/argon2-loop.mjs:
@@ -16,13 +18,7 @@ const { verifySync } = require(workerData.argon2);
 try {
   // This thread only: /proc/thread-self names its id; setpriority on it renices this thread.
   const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  if (tid > 0) {
-    require('node:os').setPriority(tid, 19);
-    // And SCHED_IDLE (Linux, util-linux chrt; no privilege needed to lower one's own policy):
-    // a waking event loop then preempts a hash at once instead of waiting for the scheduler's
-    // slice to run out, which nice 19 alone left at several ms on a busy core.
-    require('node:child_process').spawnSync('chrt', ['--idle', '-p', '0', String(tid)], { stdio: 'ignore', timeout: 2000 });
-  }
+  if (tid > 0) require('node:os').setPriority(tid, 19);
 } catch {}
 parentPort.on('message', ({ id, hash, password }) => {
   let ok = false;
