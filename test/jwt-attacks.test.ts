@@ -235,3 +235,33 @@ describe('canonical base64url without re-encoding (perf, issue 9)', () => {
     );
   });
 });
+
+describe('duplicate-key test by counting (perf, issue 9)', () => {
+  test('hasDuplicateKeysIn agrees with the full scan on random JSON objects, with and without repeated keys', async () => {
+    const fc = (await import('fast-check')).default;
+    const { hasDuplicateKeys, hasDuplicateKeysIn } = await import('../src/security/jwt-guard.ts');
+    const key = fc.constantFrom('a', 'b', 'sub', 'x:y', ':', 'iss', 'k\\u003a', 'q"', 'c\\\\');
+    const str = fc.constantFrom('', 'v', 'http://h:1', ':::', 'a"b', 'x\\y', '\\u003a', 'é');
+    const leaf = fc.oneof(str, fc.integer(), fc.boolean(), fc.constant(null));
+    const value = fc.oneof(leaf, fc.array(leaf, { maxLength: 3 }));
+    // Objects written as text by hand, so keys can repeat and strings can hold escapes.
+    const member = fc.tuple(key, value).map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`);
+    const nested = fc.array(member, { maxLength: 4 }).map((ms) => `{${ms.join(',')}}`);
+    const obj = fc.array(fc.oneof(member, fc.tuple(key, nested).map(([k, n]) => `${JSON.stringify(k)}:${n}`)), { maxLength: 8 }).map((ms) => `{${ms.join(',')}}`);
+    fc.assert(
+      fc.property(obj, (text) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = undefined;
+        }
+        assert.equal(hasDuplicateKeysIn(text, parsed), hasDuplicateKeys(text), text);
+      }),
+      { numRuns: 5000 },
+    );
+    // And the hand-made cases: an escaped colon cannot make up for a dropped member.
+    const tricky = '{"sub":"a","sub":"b","x":"\\u003a"}';
+    assert.equal(hasDuplicateKeysIn(tricky, JSON.parse(tricky)), true);
+  });
+});
