@@ -136,6 +136,12 @@ const parseJson = (text: string): unknown => {
     return undefined;
   }
 };
+/** A token's payload segment, decoded (`parsed` is undefined when it is not JSON). */
+interface DecodedPayload {
+  text: string;
+  parsed: unknown;
+}
+
 /** The signature segment: the verified-token cache's key. */
 const sigOf = (token: string): string => token.slice(token.lastIndexOf('.') + 1);
 const isJsonObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -265,7 +271,7 @@ export class TokenService {
    * First sight of a well-formed token (TOKEN_SHAPE passed): header, key, signature, claims;
    * cached when good. Each segment is decoded once.
    */
-  private verifyFresh(token: string, sig = sigOf(token)): VerifiedEntry | Promise<VerifiedEntry> {
+  private verifyFresh(token: string, sig = sigOf(token), decoded?: DecodedPayload): VerifiedEntry | Promise<VerifiedEntry> {
     const dot1 = token.indexOf('.');
     const dot2 = token.lastIndexOf('.');
     // harden (issue 10): one token, one spelling: canonical base64url in every segment.
@@ -282,8 +288,8 @@ export class TokenService {
       header = isJsonObject(parsed) ? parsed : undefined;
       if (header && this.headers.size < 64) this.headers.set(headerSeg, Object.freeze(header));
     }
-    const payloadText = Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8');
-    const parsedPayload = parseJson(payloadText);
+    const payloadText = decoded?.text ?? Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8');
+    const parsedPayload = decoded ? decoded.parsed : parseJson(payloadText);
     if (hasDuplicateKeysIn(payloadText, parsedPayload)) throw new UnauthorizedError('token repeats a header field or claim', 'invalid_token'); // harden (issue 10)
     if (!header) throw new UnauthorizedError('token header is not valid JSON', 'invalid_token');
     if (typeof header.kid !== 'string' || header.kid.length === 0 || header.kid.length > 128) {
@@ -392,12 +398,18 @@ export class TokenService {
     if (!TOKEN_SHAPE.test(token)) throw new UnauthorizedError('token is not a well-formed JWT', 'invalid_token');
     // >>> idp (issue 6): a token of another issuer goes to the external verifier (never from the
     // cache: only our own tokens are ever in it).
+    // perf (issue 9): the payload is decoded and parsed once, here, for both the issuer check
+    // and verifyFresh (peekIssuer() did it a second time on every first sight).
+    let payload: DecodedPayload | undefined;
     if (this.external) {
-      const iss = peekIssuer(token);
-      if (iss !== undefined && iss !== this.opts.issuer) return this.external(token, iss);
+      const dot1 = token.indexOf('.');
+      const text = Buffer.from(token.slice(dot1 + 1, token.lastIndexOf('.')), 'base64url').toString('utf8');
+      payload = { text, parsed: parseJson(text) };
+      const iss = isJsonObject(payload.parsed) ? payload.parsed.iss : undefined;
+      if (typeof iss === 'string' && iss !== this.opts.issuer) return this.external(token, iss);
     }
     // <<< idp
-    const e = this.verifyFresh(token, sig);
+    const e = this.verifyFresh(token, sig, payload);
     return e instanceof Promise ? e.then((x) => this.principalOf(x)) : this.principalOf(e);
   }
 
