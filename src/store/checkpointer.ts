@@ -9,14 +9,19 @@ import { Worker } from 'node:worker_threads';
  * the WAL into the database and fsyncs both files, synchronously, on the event loop: strace of a
  * login flood showed fsyncs of 5-7 ms there about once a second, each a stall for every request
  * in flight. Here the event loop's connection only appends (auto-checkpoint raised to a 40 MB
- * safety net), and a worker thread with its own connection runs PASSIVE checkpoints every
- * `everyMs` (they never block writers or readers; frames still needed by a reader are left for
- * the next round). The worker starts the first time the WAL passes `startBytes`, so a server
+ * safety net), and a worker thread (nice 19) with its own connection runs PASSIVE checkpoints
+ * every `everyMs` (they never block writers or readers; frames still needed by a reader are left
+ * for the next round). The worker starts the first time the WAL passes `startBytes`, so a server
  * that writes little (and its idle memory) never has one.
  */
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
+try {
+  // This thread only: lowest CPU priority, like the password verifiers (a checkpoint can wait).
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (tid > 0) require('node:os').setPriority(tid, 19);
+} catch {}
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 2000');
 const run = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} };
@@ -35,7 +40,7 @@ export interface Checkpointer {
 }
 
 export function startCheckpointer(file: string, opts: { everyMs?: number; startBytes?: number } = {}): Checkpointer {
-  const everyMs = opts.everyMs ?? 500;
+  const everyMs = opts.everyMs ?? 1000;
   const startBytes = opts.startBytes ?? 256 * 1024;
   let worker: Worker | undefined;
   let exited: Promise<void> | undefined;
