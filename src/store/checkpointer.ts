@@ -8,8 +8,8 @@ import { Worker } from 'node:worker_threads';
  * With SQLite's default auto-checkpoint, the connection that commits the 1000th WAL page copies
  * the WAL into the database and fsyncs both files, synchronously, on the event loop: strace of a
  * login flood showed fsyncs of 5-7 ms there about once a second, each a stall for every request
- * in flight. Here the event loop's connection only appends (auto-checkpoint raised to a 40 MB
- * safety net), and a worker thread (nice 19) with its own connection runs PASSIVE checkpoints
+ * in flight. Here the event loop's connection mostly only appends (its auto-checkpoint at the
+ * default 1,000 pages stays as a safety net: the worker normally gets there first), and a worker thread (nice 19) with its own connection runs PASSIVE checkpoints
  * every `everyMs` (they never block writers or readers; frames still needed by a reader are left
  * for the next round). The worker starts the first time the WAL passes `startBytes`, so a server
  * that writes little (and its idle memory) never has one.
@@ -57,7 +57,7 @@ export function startCheckpointer(file: string, opts: { everyMs?: number; startB
     worker = new Worker(WORKER_SRC, { eval: true, workerData: { driver, file, everyMs } });
     worker.unref();
     exited = new Promise((r) => worker!.once('exit', () => r()));
-    worker.on('error', () => {}); // the 40 MB auto-checkpoint of the main connection remains
+    worker.on('error', () => {}); // the main connection's own auto-checkpoint remains
   }, 1000);
   watch.unref();
   return {
