@@ -11,7 +11,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { startCheckpointer } from '../src/store/checkpointer.ts';
 
-test('the WAL is checkpointed by the worker once it grows, before the writing connection's own auto-checkpoint would', async () => {
+test('the WAL is checkpointed by the worker once it grows, before the auto-checkpoint of the writing connection would', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gh-ckpt-'));
   const file = path.join(dir, 'db.sqlite');
   const db = new SQLite(file);
