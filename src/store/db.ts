@@ -106,8 +106,8 @@ export class Store {
       database.pragma('foreign_keys = ON');
       database.pragma('busy_timeout = 5000');
       // perf (issue 9): checkpoints run on a worker thread (src/store/checkpointer.ts); the event
-      // loop's connection keeps SQLite's default of 1,000 pages (4 MB) as the safety net: the worker
-      // normally checkpoints first (a larger safety net, 10,000 pages, measured fewer logins/s).
+      // loop's connection keeps SQLite's default of 1,000 pages (4 MB) as the safety net, which
+      // the worker normally beats.
       database.pragma('wal_autocheckpoint = 1000');
       this.checkpointer = startCheckpointer(file);
       this.sqlite = database;
