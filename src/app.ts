@@ -246,7 +246,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   if (config.metrics?.enabled !== false) cluster.metrics.install(app, { token: config.metrics?.token }); // scaleout (issue 8)
   const drain = installDrain(app); // scaleout (issue 8): graceful shutdown
   metaRoutes(app, services);
-  authRoutes(app, services);
+  const loginFast = authRoutes(app, services);
   userRoutes(app, services);
   installClients(app, services); // issue 3
   subscriptionTokenHttp(app, services); // issue 4
@@ -263,8 +263,8 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
   }
   // <<< idp
   const gateway = gatewayRoutes(app, services); // issue 5: module routes, /gateway/decide, GET /api/v1/routes
-  // perf (issue 9): module calls are offered to the gateway's fast path before Fastify (see
-  // src/gateway/gateway.ts). Not behind a trusted proxy (Fastify interprets X-Forwarded-*), nor
+  // perf (issue 9): logins and module calls are offered to their fast paths before Fastify (see
+  // src/auth/routes.ts, src/gateway/gateway.ts). Not behind a trusted proxy (Fastify interprets X-Forwarded-*), nor
   // while draining (Fastify answers 503 / Connection: close then).
   if (!config.server.trustProxy) {
     const server = app.server;
@@ -272,7 +272,7 @@ export async function createGatehouse(config: Config, opts: CreateOptions = {}):
     if (fastifyHandler && others.length === 0) {
       server.removeListener('request', fastifyHandler);
       server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-        if (drain.draining || !gateway.fastPath(req, res, fastifyHandler)) fastifyHandler(req, res);
+        if (drain.draining || !(loginFast.offer(req, res, fastifyHandler) || gateway.fastPath(req, res, fastifyHandler))) fastifyHandler(req, res);
       });
     }
   }

@@ -215,43 +215,46 @@ describe('PostgreSQL unreachable under load', () => {
         await sleep(20);
       }
     })();
+    // A failed assertion must stop the load too, or the test process never ends.
+    try {
+      await proxy.cut();
+      const cutAt = Date.now();
+      // issuance: 503 with a message that says what is wrong
+      const login = await postForm(s.url + '/auth', { username: 'outage-user', password: 'User-Pass-123!', token: 'true' });
+      assert.equal(login.status, 503, login.text);
+      assert.match(login.text, /database is unreachable/);
+      const clientCreate = await s.api('POST', '/api/v1/clients', { token: admin, body: { name: 'during-outage', level: 'subscription', modules: ['VM'] } });
+      assert.equal(clientCreate.status, 503, clientCreate.text);
+      const sub = await s.api('POST', '/qas/subscription-token', { token: admin, body: { expiry: 60 } });
+      assert.equal(sub.status, 503, sub.text);
+      assert.equal((await fetch(s.url + '/health/ready')).status, 503);
+      // within the window, known tokens still work from cached state
+      if (Date.now() - cutAt < 2500) for (const t of known) assert.equal(await gw(t), 200, 'cached state within the window');
 
-    await proxy.cut();
-    const cutAt = Date.now();
-    // issuance: 503 with a message that says what is wrong
-    const login = await postForm(s.url + '/auth', { username: 'outage-user', password: 'User-Pass-123!', token: 'true' });
-    assert.equal(login.status, 503, login.text);
-    assert.match(login.text, /database is unreachable/);
-    const clientCreate = await s.api('POST', '/api/v1/clients', { token: admin, body: { name: 'during-outage', level: 'subscription', modules: ['VM'] } });
-    assert.equal(clientCreate.status, 503, clientCreate.text);
-    const sub = await s.api('POST', '/qas/subscription-token', { token: admin, body: { expiry: 60 } });
-    assert.equal(sub.status, 503, sub.text);
-    assert.equal((await fetch(s.url + '/health/ready')).status, 503);
-    // within the window, known tokens still work from cached state
-    if (Date.now() - cutAt < 2500) for (const t of known) assert.equal(await gw(t), 200, 'cached state within the window');
+      // past the window: fail closed
+      let closed = false;
+      for (const deadline = Date.now() + 8000; Date.now() < deadline && !closed; ) {
+        await sleep(250);
+        closed = (await Promise.all(known.map(gw))).every((st) => st === 503);
+      }
+      assert.ok(closed, 'every known token refused once the state is too old');
+      assert.ok(Date.now() - cutAt >= 3000, 'not before the window');
+      const me = await s.api('GET', '/api/v1/me', { token: user });
+      assert.equal(me.status, 503);
+      assert.match(me.body.errorMessage, /database has been unreachable/);
 
-    // past the window: fail closed
-    let closed = false;
-    for (const deadline = Date.now() + 8000; Date.now() < deadline && !closed; ) {
-      await sleep(250);
-      closed = (await Promise.all(known.map(gw))).every((st) => st === 503);
+      await proxy.restore();
+      let back = false;
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline && !back; ) {
+        await sleep(250);
+        back = (await Promise.all(known.map(gw))).every((st) => st === 200);
+      }
+      assert.ok(back, 'verification recovers by itself');
+      assert.equal((await postForm(s.url + '/auth', { username: 'outage-user', password: 'User-Pass-123!', token: 'true' })).status, 201, 'issuance recovers');
+    } finally {
+      loading = false;
+      await load;
     }
-    assert.ok(closed, 'every known token refused once the state is too old');
-    assert.ok(Date.now() - cutAt >= 3000, 'not before the window');
-    const me = await s.api('GET', '/api/v1/me', { token: user });
-    assert.equal(me.status, 503);
-    assert.match(me.body.errorMessage, /database has been unreachable/);
-
-    await proxy.restore();
-    let back = false;
-    for (const deadline = Date.now() + 15_000; Date.now() < deadline && !back; ) {
-      await sleep(250);
-      back = (await Promise.all(known.map(gw))).every((st) => st === 200);
-    }
-    assert.ok(back, 'verification recovers by itself');
-    assert.equal((await postForm(s.url + '/auth', { username: 'outage-user', password: 'User-Pass-123!', token: 'true' })).status, 201, 'issuance recovers');
-    loading = false;
-    await load;
     assert.ok(seen.length > 0);
     assert.ok(seen.every((st) => st === 200 || st === 503), `only 200 or 503 under load: ${[...new Set(seen)].join(',')}`);
   });

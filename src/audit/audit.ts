@@ -38,6 +38,15 @@ export class AuditLog {
       this.log.error({ err, action: e.action }, 'could not write audit event');
     }
   }
+
+  /**
+   * Record the issuance of a credential, or throw: a token is handed out only once its issuance
+   * is on record. When the row cannot be written (the database is unreachable) the request fails
+   * (503) instead of issuing a token nobody could trace.
+   */
+  async recordIssuance(e: AuditEventInput): Promise<void> {
+    await this.writer.write(e.details ? { ...e, details: scrub(e.details) } : e);
+  }
 }
 
 export function actorOf(p: Principal): Pick<AuditEventInput, 'actorType' | 'actorId' | 'actorName' | 'subscriptionId'> {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { ForbiddenError, UnauthorizedError } from '../domain/errors.ts';
 import type { AuthMethod, Principal } from '../domain/types.ts';
 import type { Store } from '../store/db.ts';
-import { getUserByUsername, type UserRecord } from '../store/users.ts';
+import type { UserRecord } from '../store/users.ts';
 import { verifyPassword } from '../crypto/passwords.ts';
 import { consoleLoginRefusal, passwordApiRefusal } from '../access/access.ts';
 import type { AuditLog } from '../audit/audit.ts';
@@ -43,7 +43,8 @@ export class PasswordAuthenticator {
       });
       throw e;
     });
-    const user = await getUserByUsername(this.store.db, username);
+    const found = this.users.byUsername(username); // perf (issue 9): from memory when known
+    const user = found instanceof Promise ? await found : found;
     const ok = await verifyPassword(user?.passwordHash ?? null, password);
     if (!user || !ok) {
       const lockedFor = await this.throttle.failure(username, ip);
@@ -78,7 +79,8 @@ export class PasswordAuthenticator {
     }
     await this.throttle.success(username);
     if (method !== 'basic') {
-      await this.audit.record({
+      // Fails the login when the row cannot be written: no token without its audit row.
+      await this.audit.recordIssuance({
         subscriptionId: user.subscriptionId, actorType: 'user', actorId: user.id, actorName: user.username,
         action: 'auth.password', outcome: 'success', sourceIp: ip, details: { method },
       });

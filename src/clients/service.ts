@@ -375,7 +375,7 @@ export class ClientService {
     });
     const touching = this.touch(c.clientId);
     if (touching) await touching;
-    await this.audit.record({
+    await this.audit.recordIssuance({
       actorType: by.actorType, actorId: by.actorId, actorName: by.actorName, sourceIp: by.sourceIp,
       subscriptionId: c.subscriptionId, action: 'client.token', targetType: 'client', targetId: c.clientId,
       outcome: 'success', details: { via: opts.via, jti: issued.jti, level: c.level, expiresAt: issued.expiresAt.toISOString() },

@@ -43,8 +43,11 @@ class VerifierPool {
   private nextId = 1;
   private readonly argon2 = createRequire(import.meta.url).resolve('@node-rs/argon2');
 
+  /** Cores this process may run on (a sched_getaffinity call: asked once, not per login). */
+  private readonly size = Math.max(1, Math.min(availableParallelism(), 4));
+
   private pick(): Entry {
-    const size = Math.max(1, Math.min(availableParallelism(), 4));
+    const size = this.size;
     if (this.workers.length < size) {
       const entry: Entry = { w: new Worker(WORKER_SRC, { eval: true, workerData: { argon2: this.argon2 } }), busy: 0 };
       entry.w.on('message', (m: { id: number; ok: boolean }) => {

@@ -12,16 +12,26 @@ const MAX_FORM_FIELDS = 100;
 export function installBodyParsers(app: FastifyInstance): void {
   installJsonParser(app); // harden (issue 10): bounded depth and size
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-    const params = new URLSearchParams(body as string);
-    const out: Record<string, string> = Object.create(null);
-    let n = 0;
-    for (const [k, v] of params) {
-      if (++n > MAX_FORM_FIELDS) return done(new BadRequestError(`form has more than ${MAX_FORM_FIELDS} fields`), undefined);
-      if (!(k in out)) out[k] = v;
+    let form: Record<string, string>;
+    try {
+      form = parseForm(body as string);
+    } catch (e) {
+      return done(e as Error, undefined);
     }
-    done(null, out);
+    done(null, form);
   });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, { __raw: body }));
+}
+
+/** An urlencoded form: the first value of each field wins; more than MAX_FORM_FIELDS fields is a 400. */
+export function parseForm(body: string): Record<string, string> {
+  const out: Record<string, string> = Object.create(null);
+  let n = 0;
+  for (const [k, v] of new URLSearchParams(body)) {
+    if (++n > MAX_FORM_FIELDS) throw new BadRequestError(`form has more than ${MAX_FORM_FIELDS} fields`);
+    if (!(k in out)) out[k] = v;
+  }
+  return out;
 }
 
 export function mediaType(req: FastifyRequest): string {

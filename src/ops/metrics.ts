@@ -48,7 +48,11 @@ export class GatehouseMetrics {
 
   constructor(store: Store, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry;
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r });
+    // perf (issue 9): prom-client samples event-loop delay with a libuv timer every
+    // `eventLoopMonitoringPrecision` ms (default 10): 100 wake-ups a second of an otherwise idle
+    // event loop, each one pre-empting the password verifier with cold caches during a login
+    // flood. Every 100 ms samples the same delays, ten times a second.
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: 100 });
     this.httpRequests = new Counter({
       name: 'gatehouse_http_requests_total', help: 'HTTP requests answered, by route pattern and status',
       labelNames: ['method', 'route', 'status'], registers: [r],

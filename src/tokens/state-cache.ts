@@ -53,7 +53,7 @@ export class StateCache<T> {
   // >>> harden (issue 10): bounded staleness. While the change feed cannot be read (database
   // unreachable) the cache may have missed a revocation made elsewhere; it keeps answering for
   // `stateStalenessSeconds`, then fails closed (503) until the feed is read again.
-  private assertFresh(): void {
+  assertFresh(): void {
     const staleMs = this.store.feedStalenessMs();
     if (staleMs > this.store.stateStalenessSeconds * 1000) {
       throw new ServiceUnavailableError(

@@ -1,7 +1,8 @@
 import { ForbiddenError, UnauthorizedError } from '../domain/errors.ts';
 import type { AuthMethod, Principal } from '../domain/types.ts';
 import type { Store } from '../store/db.ts';
-import { getUserById, type UserRecord } from '../store/users.ts';
+import { getUserById, getUserByUsername, usernameKey, type UserRecord } from '../store/users.ts';
+import { makeRoom } from '../util/bounded-map.ts';
 import { StateCache } from '../tokens/state-cache.ts';
 import { effectiveApiAccess, effectiveModules, effectiveUiAccess } from '../access/access.ts';
 import type { GatehouseClaims, TokenService } from '../tokens/tokens.ts';
@@ -15,9 +16,55 @@ type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 export class UserDirectory {
   readonly cache: StateCache<UserRecord>;
 
-  constructor(store: Store) {
+  constructor(private readonly store: Store) {
     this.cache = new StateCache(store, 'user', (id) => getUserById(store.db, id));
+    store.onChange((c) => {
+      if (c.entity !== 'user') return;
+      this.nameGeneration++;
+      this.unknownNames.clear();
+    });
   }
+
+  // >>> perf (issue 9): the user behind a username, from memory. A login used to query the
+  // database by username (a Kysely compile and a SQLite read, ~10% of a login's event-loop time).
+  // Usernames never change and users are never deleted, so username → id, once learnt, holds
+  // for good; the record itself comes from the same change-fed cache that token verification
+  // trusts. Unknown usernames are remembered too (so known and unknown names cost the same),
+  // until any user is created or changed; a lookup that raced such a change is not remembered.
+  private readonly idsByName = new Map<string, string>();
+  private readonly unknownNames = new Map<string, true>();
+  private nameGeneration = 0;
+
+  /** The user with this username (case-insensitive, NFC), current as the change feed keeps it. */
+  byUsername(username: string): UserRecord | undefined | Promise<UserRecord | undefined> {
+    const key = usernameKey(username);
+    const id = this.idsByName.get(key);
+    if (id !== undefined) {
+      const hit = this.cache.peek(id);
+      return hit ? hit.value : this.cache.get(id);
+    }
+    if (this.unknownNames.has(key)) {
+      this.cache.assertFresh(); // the same freshness rule (503 when the feed is stale) as a known name
+      return undefined;
+    }
+    return this.loadByUsername(key, username);
+  }
+
+  private async loadByUsername(key: string, username: string): Promise<UserRecord | undefined> {
+    const generation = this.nameGeneration;
+    const u = await getUserByUsername(this.store.db, username);
+    if (u) {
+      makeRoom(this.idsByName, 100_000);
+      this.idsByName.set(key, u.id);
+      return this.cache.get(u.id);
+    }
+    if (generation === this.nameGeneration) {
+      makeRoom(this.unknownNames, 100_000);
+      this.unknownNames.set(key, true);
+    }
+    return undefined;
+  }
+  // <<< perf
 
   /** Principal for a user, or a 401/403 saying why the user can't act now. */
   async principalFor(userId: string, method: AuthMethod): Promise<UserPrincipal> {
