@@ -231,6 +231,8 @@ export class TokenService {
   }
 
   private headerCache: { kid: string; encoded: string } | undefined;
+  /** The header most recently found in `headers`, with its encoded form. */
+  private lastHeader: { seg: string; header: Readonly<Record<string, unknown>> } | undefined;
   /** Parsed protected headers by their encoded form (bounded; tokens of one key share one). */
   private readonly headers = new Map<string, Readonly<Record<string, unknown>>>();
   /** The protected header of the signing key, encoded once. */
@@ -278,9 +280,19 @@ export class TokenService {
     if (!canonicalB64url(token, 0, dot1) || !canonicalB64url(token, dot1 + 1, dot2) || !canonicalB64url(token, dot2 + 1, token.length)) {
       throw new UnauthorizedError('token is not canonical base64url', 'invalid_token');
     }
-    const headerSeg = token.slice(0, dot1);
     // Every token of one key carries the same header: parse (and check) each distinct one once.
-    let header = this.headers.get(headerSeg);
+    // perf (issue 9): the last header seen is matched in place (no slice, no hash of the segment).
+    const last = this.lastHeader;
+    let headerSeg: string;
+    let header: Readonly<Record<string, unknown>> | undefined;
+    if (last !== undefined && dot1 === last.seg.length && token.startsWith(last.seg)) {
+      headerSeg = last.seg;
+      header = last.header;
+    } else {
+      headerSeg = token.slice(0, dot1);
+      header = this.headers.get(headerSeg);
+      if (header) this.lastHeader = { seg: headerSeg, header };
+    }
     if (!header) {
       const text = Buffer.from(headerSeg, 'base64url').toString('utf8');
       const parsed = parseJson(text);
