@@ -63,6 +63,13 @@ describe('JWT attack corpus: refused with 401 at the verifier and at the gateway
     assert.equal((await fetch(s.url + GATEWAY_PATH, { headers: { authorization: `Bearer ${good}` } })).status, 200);
   });
 
+  test('control: claims with UTF-8 text (an extra non-ASCII claim) under our signature are accepted', async () => {
+    const header = JSON.parse(Buffer.from(good.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
+    const token = ours(header, { ...claims, note: 'Zoë Ωmega 用户 🙂' });
+    assert.equal((await s.api('GET', '/api/v1/me', { token })).status, 200);
+    assert.equal((await fetch(s.url + GATEWAY_PATH, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+  });
+
   test('alg: none (empty and non-empty signature)', async () => {
     const [, p] = good.split('.');
     await refusedEverywhere(`${b64({ alg: 'none', kid, typ: 'at+jwt' })}.${p}.`);
