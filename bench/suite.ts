@@ -151,6 +151,27 @@ async function measured(name: string, run: (secs: number) => Promise<Load>): Pro
 }
 
 /**
+ * Closed-loop loads on several targets, measured in alternating blocks (A B C A B C …) instead of
+ * one window each, so the drift of a shared VM host (its speed moved by 2x within an hour in the
+ * third session) falls on every side of a ratio alike. Each target gets a warm-up, then `rounds`
+ * blocks adding up to the measured duration; req/s is the mean over its blocks, p50/p99 the mean
+ * of the blocks' percentiles.
+ */
+async function interleavedLoads(targets: Array<{ label: string; run: (secs: number) => Promise<Load> }>, rounds = 4): Promise<Load[]> {
+  const block = Math.max(1, Math.round(DURATION / rounds));
+  log(`  ${targets.map((t) => t.label).join(' / ')}: warm-up ${WARMUP}s each, then ${rounds} rounds of ${block}s blocks, alternating`);
+  if (WARMUP > 0) for (const t of targets) await t.run(WARMUP);
+  const acc = targets.map(() => [] as Load[]);
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < targets.length; i++) acc[i]!.push(await targets[i]!.run(block));
+  return acc.map((ls, i) => {
+    const mean = (f: (l: Load) => number) => round(ls.reduce((a, l) => a + f(l), 0) / ls.length, 2);
+    const load: Load = { rps: Math.round(mean((l) => l.rps)), p50: mean((l) => l.p50), p99: mean((l) => l.p99), errors: ls.reduce((a, l) => a + l.errors, 0), non2xx: ls.reduce((a, l) => a + l.non2xx, 0) };
+    if (load.errors || load.non2xx) log(`    ${targets[i]!.label}: ${load.errors} socket errors, ${load.non2xx} non-2xx`);
+    return load;
+  });
+}
+
+/**
  * Open-loop load at a fixed rate (undici, `connections` sockets); latency is measured from the
  * moment each request was due, so a stall counts against the server (no coordinated omission).
  */
@@ -475,13 +496,8 @@ async function flood(): Promise<void> {
   });
 }
 
-let bearerLoad: Load | undefined;
-async function bearerMax(g: Gh): Promise<Load> {
-  bearerLoad ??= await measured('gateway + Bearer', (s) => wrk(g.url + '/bench/bearer/x', s, { headers: { authorization: `Bearer ${g.jwt}` } }));
-  return bearerLoad;
-}
-
-async function nginxRef(up: string): Promise<Load | string> {
+/** nginx with one worker proxying to `up` (pinned to the server core), or why it cannot run. */
+async function startNginx(up: string): Promise<{ url: string; stop: () => Promise<void> } | string> {
   const bin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
   if (!bin) return 'nginx missing: apt-get install -y nginx';
   const port = await freePort();
@@ -510,22 +526,36 @@ http {
   const p = start(server([bin, '-p', prefix, '-c', conf]));
   try {
     await waitFor(`http://127.0.0.1:${port}/`, 10_000, true);
-    return await measured('nginx proxy_pass', (s) => wrk(`http://127.0.0.1:${port}/bench/none/x`, s));
-  } finally {
+  } catch (e) {
     await stop(p);
+    throw e;
   }
+  return { url: `http://127.0.0.1:${port}`, stop: () => stop(p) };
 }
 
 async function gateway(): Promise<void> {
   const g = await getGatehouse();
   const up = await getUpstream();
-  const direct = await measured('upstream directly', (s) => wrk(up + '/bench/none/x', s));
+  // The four closed-loop loads in alternating blocks: each ratio compares the same minutes.
+  const nginx = await startNginx(up);
+  let direct: Load, off: Load, bearer: Load;
+  let ngx: Load | string = typeof nginx === 'string' ? nginx : { rps: 0, p50: 0, p99: 0, errors: 0, non2xx: 0 };
+  try {
+    const targets = [
+      { label: 'upstream directly', run: (s: number) => wrk(up + '/bench/none/x', s) },
+      { label: 'gateway, auth off', run: (s: number) => wrk(g.url + '/bench/none/x', s) },
+      { label: 'gateway + Bearer', run: (s: number) => wrk(g.url + '/bench/bearer/x', s, { headers: { authorization: `Bearer ${g.jwt}` } }) },
+      ...(typeof nginx === 'string' ? [] : [{ label: 'nginx proxy_pass', run: (s: number) => wrk(nginx.url + '/bench/none/x', s) }]),
+    ];
+    const loads = await interleavedLoads(targets);
+    [direct, off, bearer] = [loads[0]!, loads[1]!, loads[2]!];
+    if (typeof nginx !== 'string') ngx = loads[3]!;
+  } finally {
+    if (typeof nginx !== 'string') await nginx.stop();
+  }
   refRows.push({ name: 'upstream directly', ...direct });
-  const off = await measured('gateway, auth off', (s) => wrk(g.url + '/bench/none/x', s));
   refRows.push({ name: 'gateway, auth off', ...off });
-  const ngx = await nginxRef(up);
   if (typeof ngx !== 'string') refRows.push({ name: 'nginx proxy_pass (1 worker)', ...ngx });
-  const bearer = await bearerMax(g);
   const vsOff = bearer.rps / off.rps;
   row({ scenario: 'gateway Bearer vs auth off', rps: bearer.rps, p50: bearer.p50, p99: bearer.p99, reference: 'gateway auth off', refValue: off.rps, ratio: vsOff, target: '>=85%', pass: vsOff >= 0.85 });
   if (typeof ngx === 'string') skipped('gateway Bearer vs nginx', 'nginx proxy_pass', '>=40%', ngx);
@@ -565,8 +595,11 @@ async function gateway(): Promise<void> {
 
 async function basic(): Promise<void> {
   const g = await getGatehouse();
-  const bearer = await bearerMax(g);
-  const b = await measured('gateway + Basic', (s) => wrk(g.url + '/bench/basic/x', s, { headers: { authorization: g.basic } }));
+  // Bearer and Basic in alternating blocks (see interleavedLoads).
+  const [bearer, b] = (await interleavedLoads([
+    { label: 'gateway + Bearer', run: (s) => wrk(g.url + '/bench/bearer/x', s, { headers: { authorization: `Bearer ${g.jwt}` } }) },
+    { label: 'gateway + Basic', run: (s) => wrk(g.url + '/bench/basic/x', s, { headers: { authorization: g.basic } }) },
+  ])) as [Load, Load];
   const r = b.rps / bearer.rps;
   row({ scenario: 'gateway Basic vs Bearer', rps: b.rps, p50: b.p50, p99: b.p99, reference: 'gateway Bearer', refValue: bearer.rps, ratio: r, target: '>=80%', pass: r >= 0.8 });
 }
