@@ -1,0 +1,80 @@
+import type { Registry } from 'prom-client';
+
+/**
+ * perf (issue 9): a Prometheus histogram for the per-request timings (`…_request_duration_seconds`,
+ * `…_upstream_duration_seconds`). prom-client's `histogram.labels(l).observe(v)` converts,
+ * validates and hashes the labels on every call: 2.8% of a proxied call's CPU in the gateway's
+ * profile, for two observations per call. Here a child is found once per label set and then
+ * observing is a bucket search and three additions. The registry renders it like prom-client's
+ * own histogram: cumulative `_bucket` series with `le` (ending in `+Inf`), then `_sum`, `_count`.
+ */
+export class LeanHistogram<L extends string> {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly children = new Map<string, LeanChild>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly L[],
+    private readonly bounds: readonly number[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as never);
+  }
+
+  /** The child for these label values; keep it and call observe(seconds) on it. */
+  labels(labels: Record<L, string>): { observe(v: number): void } {
+    const key = this.labelNames.map((n) => labels[n]).join('\u0000');
+    let c = this.children.get(key);
+    if (!c) {
+      const own: Record<string, string> = {};
+      for (const n of this.labelNames) own[n] = String(labels[n]);
+      this.children.set(key, (c = new LeanChild(own, this.bounds)));
+    }
+    return c;
+  }
+
+  /** What prom-client's registry renders (the shape of Histogram.get()). */
+  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string }> } {
+    const values = [];
+    for (const c of this.children.values()) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += c.counts[i]!;
+        values.push({ labels: { le: this.bounds[i]! }, sharedLabels: c.labels, value: acc, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { le: '+Inf' }, sharedLabels: c.labels, value: c.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: {}, sharedLabels: c.labels, value: c.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, sharedLabels: c.labels, value: c.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.children.clear();
+  }
+}
+
+class LeanChild {
+  readonly counts: Float64Array;
+  sum = 0;
+  count = 0;
+
+  constructor(
+    readonly labels: Record<string, string>,
+    private readonly bounds: readonly number[],
+  ) {
+    this.counts = new Float64Array(bounds.length);
+  }
+
+  observe(v: number): void {
+    if (!Number.isFinite(v)) return;
+    const b = this.bounds;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    if (i < b.length) this.counts[i]!++;
+    this.sum += v;
+    this.count++;
+  }
+}

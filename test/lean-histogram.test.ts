@@ -1,0 +1,33 @@
+/**
+ * perf (issue 9): the per-request histograms are LeanHistogram, not prom-client's Histogram. A
+ * scraper must see the same text: same series, labels, order and values for the same observations.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Histogram, Registry } from 'prom-client';
+import { LeanHistogram } from '../src/ops/lean-histogram.ts';
+
+test('LeanHistogram renders exactly what prom-client renders for the same observations', async () => {
+  const bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+  const a = new Registry();
+  const b = new Registry();
+  const theirs = new Histogram({ name: 'x_duration_seconds', help: 'Time "to" answer\\ a request', labelNames: ['method', 'route'], buckets: bounds, registers: [a] });
+  const ours = new LeanHistogram<'method' | 'route'>('x_duration_seconds', 'Time "to" answer\\ a request', ['method', 'route'], bounds, b);
+  // Values on bucket edges, between them, above the last bound, zero and tiny; label values
+  // that need escaping; several children.
+  const values = [0, 1e-9, 0.001, 0.0010001, 0.003, 0.01, 0.2, 1, 2.5, 2.6, 100, ...Array.from({ length: 500 }, (_, i) => (i * 7919 % 1000) / 300)];
+  const children = [
+    { method: 'GET', route: '/a' },
+    { method: 'POST', route: '/auth' },
+    { method: 'GET', route: '/weird "quoted" \\ route\nline' },
+  ];
+  for (const [i, v] of values.entries()) {
+    const l = children[i % children.length]!;
+    theirs.labels(l).observe(v);
+    ours.labels(l).observe(v);
+  }
+  assert.equal(await b.metrics(), await a.metrics());
+  ours.reset();
+  theirs.reset();
+  assert.equal(await b.metrics(), await a.metrics());
+});
