@@ -7,7 +7,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startGatehouse, createUser, postForm, type TestServer } from './helpers.ts';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { startGatehouse, createUser, postForm, ADMIN_PASSWORD, type TestServer } from './helpers.ts';
 
 const claims = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
@@ -161,6 +163,25 @@ describe('the user behind a username comes from memory, and changes apply at onc
     assert.equal((await login('mem-late', 'User-Pass-123!')).status, 201);
   });
 
+  test('a new subscription\'s manager logs in at once, even under a name tried before (in process and from the CLI)', async () => {
+    assert.equal((await login('late-boss', 'Late-Pass-123!')).status, 401);
+    await s.gh.services.users.createSubscription('Late', { username: 'late-boss', password: 'Late-Pass-123!' });
+    assert.equal((await login('late-boss', 'Late-Pass-123!')).status, 201);
+
+    // Another process (the operator CLI) writing the same SQLite file: the change feed tells this one.
+    assert.equal((await login('cli-boss', 'Cli-Pass-123!')).status, 401);
+    const root = path.resolve(import.meta.dirname, '..');
+    execFileSync(process.execPath, ['bin/gatehouse.mjs', 'subscription', 'create', '--name', 'ViaCli', '--manager', 'cli-boss', '--password', 'Cli-Pass-123!', '--json'], {
+      cwd: root, env: { ...process.env, GATEHOUSE_DATA_DIR: s.dataDir, GATEHOUSE_ADMIN_PASSWORD: ADMIN_PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let status = 0;
+    for (const deadline = Date.now() + 5000; Date.now() < deadline && status !== 201; ) {
+      status = (await login('cli-boss', 'Cli-Pass-123!')).status;
+      if (status !== 201) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(status, 201, 'the CLI-created manager logs in once the change feed has it');
+  });
+
   test('deactivation refuses the next login, activation allows it; the username is case-insensitive', async () => {
     const id = await createUser(s, admin, { username: 'mem-Case', modules: ['VM'] });
     assert.equal((await login('MEM-case', 'User-Pass-123!')).status, 201);
@@ -170,5 +191,46 @@ describe('the user behind a username comes from memory, and changes apply at onc
     assert.match(refused.text, /deactivated/);
     assert.equal((await s.api('POST', `/api/v1/users/${id}/activate`, { token: admin })).status, 200);
     assert.equal(claims((await login('mem-case', 'User-Pass-123!')).text).username, 'mem-Case');
+  });
+});
+
+describe('a hostile audit row does not fail another request\'s login (PostgreSQL)', () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startGatehouse({ store: 'postgres' });
+  });
+  after(async () => s?.close());
+
+  test('a NUL in a username is stored as U+FFFD; logins in the same turn succeed', async () => {
+    const login = (username: string, password: string) => postForm(s.url + '/auth', { username, password, token: 'true' });
+    const results = await Promise.all([
+      login('admin', ADMIN_PASSWORD),
+      login('nul\u0000name', 'Whatever-123!'),
+      login('admin', ADMIN_PASSWORD),
+    ]);
+    assert.deepEqual(results.map((r) => r.status), [201, 401, 201], results.map((r) => r.text.slice(0, 80)).join(' | '));
+    // An unknown user's failure belongs to no subscription (no tenant's audit view shows it): read the table.
+    const rows = await s.gh.services.store.db.selectFrom('audit_events').select(['actor_name']).where('action', '=', 'auth.password').where('outcome', '=', 'failure').execute();
+    assert.ok(rows.some((r) => r.actor_name === 'nul\uFFFDname'), `the failure is on record, NUL replaced: ${JSON.stringify(rows)}`);
+  });
+
+  test('a NUL anywhere a client can put one is never a 500 (PostgreSQL refuses NUL in text)', async () => {
+    const admin = await s.adminToken();
+    const nul = 'a\u0000b';
+    const basic = 'Basic ' + Buffer.from(`${nul}:Secret-123!`).toString('base64');
+    const answers = [
+      await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', client_id: nul, client_secret: nul }),
+      await postForm(s.url + '/auth/oidc', { clientId: nul, clientSecret: nul }),
+      await s.api('POST', '/api/v1/session', { body: { username: nul, password: 'Secret-123!' } }),
+      await s.api('GET', '/api/v1/me', { headers: { authorization: basic } }),
+      await s.api('GET', `/api/v1/users/${encodeURIComponent(nul)}`, { token: admin }),
+      await s.api('GET', `/api/v1/audit?actor=${encodeURIComponent(nul)}&action=${encodeURIComponent(nul)}`, { token: admin }),
+      await s.api('POST', '/api/v1/users', { token: admin, body: { username: nul, password: 'User-Pass-123!', role: 'user', apiAccess: true, uiAccess: false, modules: [] } }),
+    ];
+    // Credentials and ids with a NUL match nothing (4xx); a search for one finds nothing (200, empty).
+    const audit = answers.splice(5, 1)[0]!;
+    assert.equal(audit.status, 200, audit.text);
+    assert.deepEqual(audit.body.events, []);
+    for (const [i, r] of answers.entries()) assert.ok(r.status >= 400 && r.status < 500, `#${i}: ${r.status} ${r.text.slice(0, 120)}`);
   });
 });

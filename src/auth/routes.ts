@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { BadRequestError } from '../domain/errors.ts';
 import { parseForm, requireForm } from '../http/body.ts';
+import { normalizeError } from '../http/errors.ts';
 import type { Services } from '../app.ts';
 
 /**
@@ -85,7 +86,11 @@ export function authRoutes(app: FastifyInstance, s: Services): LoginFastPath {
       res.end(token);
       count(t0);
     } catch (e) {
-      if (res.headersSent || res.destroyed) return;
+      if (res.headersSent || res.destroyed) {
+        // Nobody to answer; a fault is still logged (Fastify would have).
+        if (normalizeError(e).status >= 500) s.log.error({ err: e }, 'login failed after the client left');
+        return;
+      }
       req[READ_BODY] = body;
       req[FAST_PATH_ERROR] = e;
       fallback(req, res);

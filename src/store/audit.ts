@@ -10,21 +10,30 @@ export async function insertAuditEvent(db: Executor, e: AuditEventInput): Promis
 type AuditRow = ReturnType<typeof auditRow>;
 
 /** The row of an event; its id and time are taken now (when the event happened), not at commit. */
+/**
+ * Text as a database text column takes it: PostgreSQL refuses U+0000 in text, and a name or
+ * reason can carry whatever a client sent (`username=x%00`). NUL becomes U+FFFD, in every store.
+ */
+function text<T extends string | null | undefined>(v: T): T {
+  return typeof v === 'string' && v.indexOf('\0') >= 0 ? (v.replace(/\0/g, '\uFFFD') as T) : v;
+}
+
 function auditRow(e: AuditEventInput) {
   const now = Date.now();
   return {
     id: newTimeOrderedId(now),
     at: new Date(now).toISOString(),
-    subscription_id: e.subscriptionId,
+    subscription_id: text(e.subscriptionId),
     actor_type: e.actorType,
-    actor_id: e.actorId,
-    actor_name: e.actorName,
+    actor_id: text(e.actorId),
+    actor_name: text(e.actorName),
     action: e.action,
     target_type: e.targetType ?? null,
-    target_id: e.targetId ?? null,
+    target_id: text(e.targetId ?? null),
     outcome: e.outcome,
-    reason: e.reason ?? null,
-    source_ip: e.sourceIp ?? null,
+    reason: text(e.reason ?? null),
+    source_ip: text(e.sourceIp ?? null),
+    // JSON text escapes U+0000 as \u0000 (six ASCII characters).
     details: e.details ? JSON.stringify(e.details) : null,
   };
 }
@@ -47,7 +56,8 @@ interface Pending {
  * prepared INSERT per row inside one BEGIN/COMMIT on the raw better-sqlite3 handle;
  * PostgreSQL: one multi-row INSERT). Each caller's promise resolves only after that commit, so
  * whatever the caller does after awaiting it (returning a token) still happens after its audit
- * row is durable; a failed commit rejects every event of the batch (none of them was written).
+ * row is durable. When a batch's commit fails (none of it was written), its rows are written again one
+ * by one, so only an event whose own row cannot be written is rejected.
  * Per token this replaced a Kysely INSERT with its own implicit transaction (query building,
  * promise and mutex hops, one WAL commit) by a share of one commit.
  */
@@ -85,7 +95,9 @@ export class AuditBatchWriter {
       try {
         this.writeSqlite(raw, batch);
       } catch (err) {
-        for (const p of batch) p.reject(err);
+        // One bad row must not fail the others (issuance waits for its row): write them one by one.
+        if (batch.length === 1) batch[0]!.reject(err);
+        else for (const p of batch) this.writeOneSqlite(raw, p);
         return;
       }
       for (const p of batch) p.resolve();
@@ -95,8 +107,10 @@ export class AuditBatchWriter {
       () => {
         for (const p of batch) p.resolve();
       },
-      (err: unknown) => {
-        for (const p of batch) p.reject(err);
+      async (err: unknown) => {
+        if (batch.length === 1) return batch[0]!.reject(err);
+        // As above: each row on its own, so only the row that cannot be written fails.
+        for (const p of batch) await this.writeKysely([p]).then(p.resolve, p.reject);
       },
     );
     const all: Promise<void> = (this.inFlight ? Promise.all([this.inFlight, done]).then(() => undefined) : done).finally(() => {
@@ -104,6 +118,16 @@ export class AuditBatchWriter {
     });
     this.inFlight = all;
   };
+
+  private writeOneSqlite(raw: SQLite.Database, p: Pending): void {
+    try {
+      this.writeSqlite(raw, [p]);
+    } catch (err) {
+      p.reject(err);
+      return;
+    }
+    p.resolve();
+  }
 
   private writeSqlite(raw: SQLite.Database, batch: Pending[]): void {
     if (!this.insertMany) {

@@ -9,6 +9,7 @@ import { lazyRequire } from '../lazy-require.ts';
 
 const pgModule = lazyRequire<typeof pg>('pg'); // perf (issue 9): only with DATABASE_URL
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import { NoNulPlugin } from './no-nul.ts';
 import type { Database } from './schema.ts';
 import { migrationProvider, type Dialect } from './migrations.ts';
 // >>> scaleout (issue 8)
@@ -94,7 +95,7 @@ export class Store {
       const pool = new (pgModule().Pool)({ connectionString: opts.databaseUrl, max: 10, connectionTimeoutMillis: 5000 });
       // An idle client losing its connection must not crash the process.
       pool.on('error', () => {});
-      this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+      this.db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }), plugins: [new NoNulPlugin()] }); // harden: NUL in text
     } else {
       this.dialect = 'sqlite';
       mkdirSync(opts.dataDir, { recursive: true });

@@ -9,6 +9,9 @@ import type { GatehouseClaims, TokenService } from '../tokens/tokens.ts';
 
 type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
+/** How long an unknown username is remembered at most (perf, issue 9; see byUsername). */
+const UNKNOWN_MS = 10_000;
+
 /**
  * Live user state for verification, from memory (StateCache fed by the change feed), so a
  * deactivation or a permission change applies to existing tokens on their next use.
@@ -30,9 +33,11 @@ export class UserDirectory {
   // Usernames never change and users are never deleted, so username → id, once learnt, holds
   // for good; the record itself comes from the same change-fed cache that token verification
   // trusts. Unknown usernames are remembered too (so known and unknown names cost the same),
-  // until any user is created or changed; a lookup that raced such a change is not remembered.
+  // until any user is created or changed (every user write is on the change feed, this node's and
+  // other processes'), and at most UNKNOWN_MS in any case; a lookup that raced a change is not
+  // remembered.
   private readonly idsByName = new Map<string, string>();
-  private readonly unknownNames = new Map<string, true>();
+  private readonly unknownNames = new Map<string, number>();
   private nameGeneration = 0;
 
   /** The user with this username (case-insensitive, NFC), current as the change feed keeps it. */
@@ -43,9 +48,13 @@ export class UserDirectory {
       const hit = this.cache.peek(id);
       return hit ? hit.value : this.cache.get(id);
     }
-    if (this.unknownNames.has(key)) {
-      this.cache.assertFresh(); // the same freshness rule (503 when the feed is stale) as a known name
-      return undefined;
+    const until = this.unknownNames.get(key);
+    if (until !== undefined) {
+      if (until > Date.now()) {
+        this.cache.assertFresh(); // the same freshness rule (503 when the feed is stale) as a known name
+        return undefined;
+      }
+      this.unknownNames.delete(key);
     }
     return this.loadByUsername(key, username);
   }
@@ -60,7 +69,7 @@ export class UserDirectory {
     }
     if (generation === this.nameGeneration) {
       makeRoom(this.unknownNames, 100_000);
-      this.unknownNames.set(key, true);
+      this.unknownNames.set(key, Date.now() + UNKNOWN_MS);
     }
     return undefined;
   }

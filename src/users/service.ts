@@ -232,8 +232,12 @@ export class UserService {
           targetType: 'subscription', targetId: sub.id, outcome: 'success', details: { name, manager: manager.username } },
         tx,
       );
+      // A new user, like every other user change, is on the change feed: nodes (and other
+      // processes, the CLI) that remembered this username as unknown forget it (UserDirectory).
+      await this.store.recordChange(tx, 'user', u.id);
       return { subscription: sub, manager: publicUser(u) };
     });
+    this.store.notify('user', result.manager.id);
     return result;
   }
 }
