@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { RENICE_THIS_THREAD } from '../util/renice.ts';
 
 /**
  * perf (issue 9): argon2id verification off the libuv pool, on dedicated worker threads at the
@@ -15,11 +16,7 @@ import { availableParallelism } from 'node:os';
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { verifySync } = require(workerData.argon2);
-try {
-  // This thread only: /proc/thread-self names its id; setpriority on it renices this thread.
-  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  if (tid > 0) require('node:os').setPriority(tid, 19);
-} catch {}
+${RENICE_THIS_THREAD}
 parentPort.on('message', ({ id, hash, password }) => {
   let ok = false;
   try { ok = verifySync(hash, password); } catch {}

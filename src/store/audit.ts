@@ -2,6 +2,7 @@ import type { AuditEvent, AuditEventInput } from '../domain/types.ts';
 import type SQLite from 'better-sqlite3';
 import type { Executor, Store } from './db.ts';
 import { newTimeOrderedId } from './ids.ts';
+import { withoutNul } from './no-nul.ts';
 
 export async function insertAuditEvent(db: Executor, e: AuditEventInput): Promise<void> {
   await db.insertInto('audit_events').values(auditRow(e)).execute();
@@ -10,13 +11,8 @@ export async function insertAuditEvent(db: Executor, e: AuditEventInput): Promis
 type AuditRow = ReturnType<typeof auditRow>;
 
 /** The row of an event; its id and time are taken now (when the event happened), not at commit. */
-/**
- * Text as a database text column takes it: PostgreSQL refuses U+0000 in text, and a name or
- * reason can carry whatever a client sent (`username=x%00`). NUL becomes U+FFFD, in every store.
- */
-function text<T extends string | null | undefined>(v: T): T {
-  return typeof v === 'string' && v.indexOf('\0') >= 0 ? (v.replace(/\0/g, '\uFFFD') as T) : v;
-}
+// A name or reason can carry whatever a client sent (`username=x%00`): NUL becomes U+FFFD, in every store.
+const text = withoutNul;
 
 function auditRow(e: AuditEventInput) {
   const now = Date.now();

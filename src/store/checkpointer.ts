@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { RENICE_THIS_THREAD } from '../util/renice.ts';
 
 /**
  * perf (issue 9): SQLite WAL checkpoints off the event loop.
@@ -17,11 +18,7 @@ import { Worker } from 'node:worker_threads';
 const WORKER_SRC = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
-try {
-  // This thread only: lowest CPU priority, like the password verifiers (a checkpoint can wait).
-  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  if (tid > 0) require('node:os').setPriority(tid, 19);
-} catch {}
+${RENICE_THIS_THREAD}
 const db = new Database(workerData.file, { fileMustExist: true });
 db.pragma('busy_timeout = 2000');
 const run = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} };

@@ -10,8 +10,14 @@ import {
   type ValueNode,
 } from 'kysely';
 
-/** U+0000 → U+FFFD in a string; anything else unchanged. */
-const clean = (v: unknown): unknown => (typeof v === 'string' && v.indexOf('\0') >= 0 ? v.replace(/\0/g, '\uFFFD') : v);
+/**
+ * U+0000 → U+FFFD in a string; anything else unchanged. PostgreSQL refuses U+0000 in text; the
+ * audit log applies the same replacement in every store (src/store/audit.ts).
+ */
+export function withoutNul<T>(v: T): T {
+  return typeof v === 'string' && v.indexOf('\0') >= 0 ? (v.replace(/\0/g, '\uFFFD') as T) : v;
+}
+const clean = withoutNul<unknown>;
 
 class NulTransformer extends OperationNodeTransformer {
   protected override transformValue(node: ValueNode): ValueNode {

@@ -93,12 +93,8 @@ const MAX_TOKEN_LENGTH = 8192;
 
 /** base64url JSON segment → object, or undefined when it is not a JSON object. */
 function decodeSegment(seg: string): Record<string, unknown> | undefined {
-  try {
-    const v: unknown = JSON.parse(Buffer.from(seg, 'base64url').toString('utf8'));
-    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  const v = parseJson(segmentText(seg));
+  return isJsonObject(v) ? v : undefined;
 }
 
 /** Signature bytes each algorithm produces (ES256: r||s, RFC 7518 §3.4). */
