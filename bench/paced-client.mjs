@@ -1,15 +1,17 @@
 // The open-loop load generator of `npm run bench` (bench/suite.ts, paced()), in a process of its
 // own: requests at a fixed rate, each one's latency counted from the moment it was due, so a
 // stall is not hidden by coordinated omission. It runs apart from the orchestrator so that the
-// orchestrator's heap (results, earlier scenarios) and its GC pauses (up to 8 ms measured,
+// orchestrator's heap (results, earlier scenarios) and its GC pauses (up to 8.6 ms measured,
 // --trace-gc) never land in the measured latencies.
 //
 // node bench/paced-client.mjs '<json>'   with json:
 //   { targets: [{ url, headers }], rate, seconds, warmupSecs, blockSecs, connections, out }
 // Request i goes to targets[floor(i / (rate × blockSecs)) mod targets.length] (one target:
 // always that one). Latencies (ms, warm-up included) go to `out` as raw float64s; stdout gets one
-// JSON line: { t0Epoch, skip, total, errors, non2xx, elapsed }, t0Epoch being request 0's due time
-// (ms since the epoch, sub-ms precision) for aligning with the orchestrator's own clock.
+// JSON line: { t0Hr, skip, total, errors, non2xx, elapsed }, t0Hr being request 0's due time on the
+// monotonic clock (process.hrtime.bigint(), ns, as a string), for aligning with the orchestrator's
+// own clock. The measured window is the requests after the first `skip` (warm-up: at least one
+// whole cycle of the targets).
 import { writeFileSync } from 'node:fs';
 import { Pool } from 'undici';
 
@@ -24,8 +26,9 @@ const targets = cfg.targets.map((t) => {
   return { path: u.pathname + u.search, headers: t.headers ?? {}, pool: new Pool(u.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 }) };
 });
 const perBlock = Math.max(1, Math.round(rate * blockSecs));
-// One pool per target for warm-up and measurement: the measured window starts on warm connections.
-const skip = Math.round(rate * warmupSecs);
+// One pool per target for warm-up and measurement: the measured window starts on warm connections
+// (the warm-up covers at least one whole cycle, so every target has had its block before it).
+const skip = targets.length === 1 ? Math.round(rate * warmupSecs) : Math.max(Math.round(rate * warmupSecs), perBlock * targets.length);
 const total = skip + Math.round(rate * seconds);
 const lat = new Float64Array(total);
 let sent = 0;
@@ -33,6 +36,7 @@ let done = 0;
 let errors = 0;
 let non2xx = 0;
 const t0 = performance.now();
+const t0Hr = process.hrtime.bigint();
 await new Promise((resolve) => {
   const tick = () => {
     const now = performance.now();
@@ -72,7 +76,7 @@ await new Promise((resolve) => {
   };
   tick();
 });
-const elapsed = (performance.now() - t0) / 1000 - warmupSecs;
+const elapsed = (performance.now() - t0) / 1000 - skip / rate;
 for (const t of targets) await t.pool.close();
 writeFileSync(out, Buffer.from(lat.buffer));
-console.log(JSON.stringify({ t0Epoch: performance.timeOrigin + t0, skip, total, errors, non2xx, elapsed }));
+console.log(JSON.stringify({ t0Hr: String(t0Hr), skip, total, errors, non2xx, elapsed }));

@@ -196,14 +196,24 @@ async function paced(url: string, rate: number, seconds: number, headers: Record
   const c = start(alternate?.nice ? ['nice', '-n', String(alternate.nice), ...cmd] : cmd, {}, 'pipe');
   let stdout = '';
   c.stdout!.on('data', (d: Buffer) => (stdout += d));
-  const code = await new Promise<number | null>((r) => c.once('exit', r));
-  const line = stdout.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`paced load generator failed (exit ${code})`);
-  const r = JSON.parse(line) as { t0Epoch: number; skip: number; total: number; errors: number; non2xx: number; elapsed: number };
-  const buf = readFileSync(out);
-  rmSync(out, { force: true });
-  const lat = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
-  detail?.({ t0: r.t0Epoch - performance.timeOrigin, lat, skip: r.skip });
+  // 'close', not 'exit': the last stdout chunk (the JSON line) may arrive after 'exit'.
+  const code = await new Promise<number | null>((r) => c.once('close', (n: number | null) => r(n)));
+  let r: { t0Hr: string; skip: number; total: number; errors: number; non2xx: number; elapsed: number };
+  let lat: Float64Array;
+  try {
+    const line = stdout.trim().split('\n').pop() ?? '';
+    if (code !== 0 || !line.startsWith('{')) throw new Error(`paced load generator failed (exit ${code})`);
+    r = JSON.parse(line) as typeof r;
+    const buf = readFileSync(out);
+    lat = new Float64Array(buf.buffer, buf.byteOffset, buf.byteLength / 8);
+    if (lat.length !== r.total) throw new Error(`paced load generator wrote ${lat.length} latencies, expected ${r.total}`);
+  } finally {
+    rmSync(out, { force: true });
+  }
+  // Request 0's due time on this process's clock: the child reports it on the monotonic clock
+  // (process.hrtime, system-wide on Linux), which no wall-clock step can shift.
+  const t0 = performance.now() - Number(process.hrtime.bigint() - BigInt(r.t0Hr)) / 1e6;
+  detail?.({ t0, lat, skip: r.skip });
   const measuredLat = lat.subarray(r.skip);
   if (process.env.GATEHOUSE_BENCH_DEBUG) {
     const slow: string[] = [];
@@ -423,6 +433,7 @@ async function flood(): Promise<void> {
   log(`  bearer at ${rate}/s for ${2 * pairs * BLOCK}s, a login flood (wrk, 8 connections on POST /auth) on in every other ${BLOCK}s block`);
   let detail: PacedDetail | undefined;
   const run = paced(url, rate, 2 * pairs * BLOCK + 0.5, hdr, 64, warm, (d) => (detail = d));
+  run.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection meanwhile
   const floods: Array<[number, number]> = [];
   const logins: number[] = [];
   await sleep(warm * 1000);
@@ -531,7 +542,7 @@ async function gateway(): Promise<void> {
   const far = await getFarUpstream();
   // Control: nginx proxy_pass on core 0 to the same upstream, at the same rate. It shows what
   // any proxy on core 0 adds on this machine (core 0's own noise: other services, the VM's host).
-  const farNginx = await startNginx(far);
+  const farNginx = await startNginx(far).catch((e: Error) => `nginx did not start: ${e.message}`);
   const names = ['direct', 'gateway + Bearer', ...(typeof farNginx === 'string' ? [] : ['nginx proxy_pass'])];
   log(`  half load (${half}/s, open loop): ${names.join(', ')} in turn, 1 s each (upstream on core 1)`);
   // Interleaved in 1 s blocks (direct, gateway, nginx, direct, ...) in one paced run, so the
@@ -569,6 +580,8 @@ async function gateway(): Promise<void> {
     const n = stats(byTarget[2]);
     refRows.push({ name: `nginx proxy_pass at ${half}/s (interleaved, control)`, ...n });
     note += `; nginx at the same rate adds ${round(n.p99 - d.p99, 2)} ms (control: core 0's own noise)`;
+  } else if (typeof farNginx === 'string') {
+    note += `; no nginx control (${farNginx})`;
   }
   row({ scenario: `gateway Bearer p99 at half load`, rps: b.rps, p50: b.p50, p99: b.p99, reference: 'direct p99, same rate', refValue: d.p99, ratio: round(b.p99 / d.p99, 2), target: 'added p99 < 1 ms', pass: added < 1, note });
 }
