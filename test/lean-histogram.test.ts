@@ -4,8 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Histogram, Registry } from 'prom-client';
-import { LeanHistogram } from '../src/ops/lean-histogram.ts';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { LeanCounter, LeanHistogram } from '../src/ops/lean-histogram.ts';
 
 test('LeanHistogram renders exactly what prom-client renders for the same observations', async () => {
   const bounds = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -27,6 +27,38 @@ test('LeanHistogram renders exactly what prom-client renders for the same observ
     ours.labels(l).observe(v);
   }
   assert.equal(await b.metrics(), await a.metrics());
+  ours.reset();
+  theirs.reset();
+  assert.equal(await b.metrics(), await a.metrics());
+});
+
+test('LeanCounter renders exactly what prom-client renders for the same counts', async () => {
+  const a = new Registry();
+  const b = new Registry();
+  const theirs = new Counter({ name: 'x_requests_total', help: 'Requests "answered"\\ by route', labelNames: ['method', 'route', 'status'], registers: [a] });
+  const ours = new LeanCounter<'method' | 'route' | 'status'>('x_requests_total', 'Requests "answered"\\ by route', ['method', 'route', 'status'], b);
+  // Nothing counted yet: the same HELP/TYPE lines and no series.
+  assert.equal(await b.metrics(), await a.metrics());
+  const children = [
+    { method: 'GET', route: '/a', status: '200' },
+    { method: 'POST', route: '/auth', status: '401' },
+    { method: 'GET', route: '/weird "quoted" \\ route\nline', status: '502' },
+    { method: 'GET', route: '/a', status: '404' },
+  ];
+  // A child kept and counted many times, as the hot paths do, and one looked up afresh each time.
+  const kept = [theirs.labels(children[0]!), ours.labels(children[0]!)];
+  for (let i = 0; i < 1000; i++) {
+    const l = children[(i * 7) % children.length]!;
+    if (l === children[0]) {
+      kept[0]!.inc();
+      kept[1]!.inc();
+    } else {
+      theirs.labels(l).inc();
+      ours.labels(l).inc();
+    }
+  }
+  assert.equal(await b.metrics(), await a.metrics());
+  assert.match(await b.metrics(), /x_requests_total\{method="GET",route="\/a",status="200"\} 250/);
   ours.reset();
   theirs.reset();
   assert.equal(await b.metrics(), await a.metrics());

@@ -78,3 +78,55 @@ class LeanChild {
     this.count++;
   }
 }
+
+/**
+ * perf (issue 9): a Prometheus counter for the per-request count (`gatehouse_http_requests_total`),
+ * for the same reason as LeanHistogram: prom-client's counter child hashes its labels again on
+ * every `inc()` (0.9 µs of a proxied call in the gateway's profile). Rendered like prom-client's
+ * own counter: one series per label set, in the order the label sets first appeared.
+ */
+export class LeanCounter<L extends string> {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly children = new Map<string, LeanCount>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly L[],
+    registry: Registry,
+  ) {
+    registry.registerMetric(this as never);
+  }
+
+  /** The child for these label values; keep it and call inc() on it. */
+  labels(labels: Record<L, string>): { inc(): void } {
+    const key = this.labelNames.map((n) => labels[n]).join('\u0000');
+    let c = this.children.get(key);
+    if (!c) {
+      const own: Record<string, string> = {};
+      for (const n of this.labelNames) own[n] = String(labels[n]);
+      this.children.set(key, (c = new LeanCount(own)));
+    }
+    return c;
+  }
+
+  /** What prom-client's registry renders (the shape of Counter.get()). */
+  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string>; value: number }> } {
+    const values = [];
+    for (const c of this.children.values()) values.push({ labels: c.labels, value: c.value });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.children.clear();
+  }
+}
+
+class LeanCount {
+  value = 0;
+  constructor(readonly labels: Record<string, string>) {}
+  inc(): void {
+    this.value++;
+  }
+}
