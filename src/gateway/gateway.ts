@@ -394,7 +394,10 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
       return onFail(e);
     }
     // <<< harden
+    let settled = false;
     const failed = (e: unknown) => {
+      if (settled) return; // once, whatever reports it (undici's onError, or its throw below)
+      settled = true;
       if (res.destroyed) return onFail(null);
       log.warn({ module: route.module, err: { message: (e as Error).message, code: (e as { code?: string }).code } }, 'upstream request failed');
       onFail(describeUpstreamError(route.module, e, lease.headers));
