@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startGatehouse, createUser, ADMIN_PASSWORD, type TestServer } from './helpers.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startEchoUpstream, writeConfig, type EchoUpstream } from './gateway-upstream.ts';
 
 describe('gateway fast path and Fastify route answer alike', () => {
@@ -21,8 +22,9 @@ describe('gateway fast path and Fastify route answer alike', () => {
     const routes = [
       { path: '/t/ok', module: 'VM', upstream: up.url, errorFormat: 'simple-return', auth: 'both' },
       { path: '/t/one', module: 'PC', upstream: up.url, errorFormat: 'json', auth: 'bearer' },
+      { path: '/t/basic1', module: 'WAS', upstream: up.url, errorFormat: 'json', auth: 'basic' },
     ];
-    const limits = { default: { rate: 1000, windowSec: 60, concurrency: 10 }, modules: { PC: { concurrency: 1 } } };
+    const limits = { default: { rate: 1000, windowSec: 60, concurrency: 10 }, modules: { PC: { concurrency: 1 }, WAS: { concurrency: 1 } } };
     s = await startGatehouse({ store: 'sqlite', env: { GATEHOUSE_CONFIG: writeConfig({ gateway: { routes }, limits }) } });
     token = await s.adminToken();
   });
@@ -90,6 +92,57 @@ describe('gateway fast path and Fastify route answer alike', () => {
       assert.equal(r.status, 200, `call ${i}: ${r.status}`);
       assert.equal(r.headers.get('x-concurrency-limit-running'), '1');
       await r.arrayBuffer();
+    }
+  });
+
+  test('a client that leaves while its Basic password is still being checked does not keep its concurrency slot', async () => {
+    // Fast path (plain path) and Fastify route (encoded path), each with a user whose password has
+    // not been checked yet, so authentication is pending (argon2id on a worker) when the client goes.
+    for (const [i, path] of ['/t/basic1/a', '/t/basic1/a%2Fb'].entries()) {
+      const username = `leaver${i}`;
+      await createUser(s, token, { username, password: 'Leaver-Pass-123!', modules: ['WAS'] });
+      const auth = 'Basic ' + Buffer.from(`${username}:Leaver-Pass-123!`).toString('base64');
+      const req = http.request(s.url + path, { headers: { authorization: auth } });
+      req.on('error', () => {});
+      req.end();
+      await sleep(5);
+      req.destroy();
+      await sleep(1500); // the password check finishes, the limits are taken, and the gateway sees the client gone
+      for (let k = 0; k < 3; k++) {
+        const r = await call(path, auth);
+        assert.equal(r.status, 200, `${path}, call ${k} after the client left: ${r.status} ${await r.clone().text()}`);
+        assert.equal(r.headers.get('x-concurrency-limit-running'), '1');
+        await r.arrayBuffer();
+      }
+    }
+  });
+
+  test('Expect: 100-continue (curl sends it for larger bodies) is answered here and the body reaches the upstream, on both paths', async () => {
+    const body = Buffer.alloc(4096, 'x');
+    for (const path of ['/t/ok/upload', '/t/ok/up%2Fload']) {
+      const before = up.arrivals.length;
+      const { status, sawContinue } = await new Promise<{ status: number; sawContinue: boolean }>((resolve, reject) => {
+        let sawContinue = false;
+        const req = http.request(s.url + path, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': String(body.length) },
+        });
+        req.on('continue', () => {
+          sawContinue = true;
+          req.end(body);
+        });
+        req.on('response', (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode!, sawContinue }));
+        });
+        req.on('error', reject);
+      });
+      assert.equal(sawContinue, true, `${path}: 100 Continue`);
+      assert.equal(status, 200, path);
+      assert.equal(up.arrivals.length, before + 1, path);
+      const a = up.arrivals.at(-1)!;
+      assert.equal(a.bytes, body.length, `${path}: the whole body reached the upstream`);
+      assert.equal(a.headers.expect, undefined, `${path}: Expect is answered here, not forwarded`);
     }
   });
 

@@ -30,6 +30,15 @@ test('LeanHistogram renders exactly what prom-client renders for the same observ
   ours.reset();
   theirs.reset();
   assert.equal(await b.metrics(), await a.metrics());
+  // A child kept across the reset goes on observing, as prom-client's does.
+  const keptTheirs = theirs.labels(children[1]!);
+  const keptOurs = ours.labels(children[1]!);
+  theirs.reset();
+  ours.reset();
+  keptTheirs.observe(0.02);
+  keptOurs.observe(0.02);
+  assert.equal(await b.metrics(), await a.metrics());
+  assert.match(await b.metrics(), /x_duration_seconds_count\{method="POST",route="\/auth"\} 1/);
 });
 
 test('LeanCounter renders exactly what prom-client renders for the same counts', async () => {
@@ -62,4 +71,9 @@ test('LeanCounter renders exactly what prom-client renders for the same counts',
   ours.reset();
   theirs.reset();
   assert.equal(await b.metrics(), await a.metrics());
+  // The children kept by the hot paths go on counting after a reset, as prom-client's do.
+  kept[0]!.inc();
+  kept[1]!.inc();
+  assert.equal(await b.metrics(), await a.metrics());
+  assert.match(await b.metrics(), /x_requests_total\{method="GET",route="\/a",status="200"\} 1/);
 });

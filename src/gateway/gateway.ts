@@ -27,7 +27,10 @@ const HOP_BY_HOP = new Set([
   'proxy-authenticate', 'proxy-authorization',
 ]);
 /** Never forwarded upstream: credentials, and anything claiming to be Gatehouse's own identity. */
-const STRIPPED = new Set(['host', 'authorization', 'clientid', 'clientsecret', 'client-id', 'client-secret', 'request-source', 'x-forwarded-host', 'x-forwarded-proto']);
+const STRIPPED = new Set(['host', 'authorization', 'clientid', 'clientsecret', 'client-id', 'client-secret', 'request-source', 'x-forwarded-host', 'x-forwarded-proto',
+  // `Expect: 100-continue` is answered by this server (Node sends the 100 itself); undici refuses
+  // to send an Expect header, which turned curl's larger POSTs into 502s.
+  'expect']);
 
 /** harden (issue 10): requests that may wait for a busy upstream, per connection of its pool. */
 const QUEUE_PER_CONNECTION = 4;
@@ -363,6 +366,12 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
   }
 
   function dispatch(route: GatewayRoute, raw: IncomingMessage, res: ServerResponse, caller: CallerInfo, p: Principal | null, lease: Lease, log: Logger, onStart: (status: number) => void, onFail: (e: unknown) => void): void {
+    // The client left while authentication or the limits were pending (a first Basic password
+    // check, a Redis round trip): give the concurrency slot back now, as nothing else will.
+    if (res.destroyed) {
+      lease.release();
+      return onFail(null);
+    }
     if (!route.upstream) {
       lease.release();
       const e = new ServiceUnavailableError(`The ${route.module} module has no upstream configured on this Gatehouse (gateway.upstreams.${route.module}).`, 'no_upstream');
@@ -384,7 +393,13 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
     // socket: no Readable for the body, no stream.pipeline and no AbortController per request
     // (the profile showed pipeline's AbortController + DOMException at ~8% of the gateway's CPU).
     // >>> harden (issue 10): a bounded queue per upstream pool; past it, fail fast instead of piling up
-    const pool = poolFor(route);
+    let pool: Pool;
+    try {
+      pool = poolFor(route);
+    } catch (e) {
+      lease.release();
+      return onFail(e);
+    }
     const count = inFlight.get(pool)!;
     // Waiting for a connection = in flight beyond the pool's connections.
     if (count.n - s.config.gateway.connectionsPerUpstream >= s.config.gateway.connectionsPerUpstream * QUEUE_PER_CONNECTION) {
@@ -399,10 +414,16 @@ export function gatewayRoutes(app: FastifyInstance, s: Services): GatewayHandle 
       if (settled) return; // once, whatever reports it (undici's onError, or its throw below)
       settled = true;
       if (res.destroyed) return onFail(null);
-      log.warn({ module: route.module, err: { message: (e as Error).message, code: (e as { code?: string }).code } }, 'upstream request failed');
+      log.warn({ module: route.module, err: { message: (e as Error | undefined)?.message, code: (e as { code?: string } | undefined)?.code } }, 'upstream request failed');
       onFail(describeUpstreamError(route.module, e, lease.headers));
     };
-    const handler = new ProxyHandler(res, log, lease, upstreamTimer(route.module), onStart, failed, deadlines, route.timeouts, count);
+    let handler: ProxyHandler;
+    try {
+      handler = new ProxyHandler(res, log, lease, upstreamTimer(route.module), onStart, failed, deadlines, route.timeouts, count);
+    } catch (e) {
+      lease.release();
+      return onFail(e);
+    }
     try {
       pool.dispatch(
         {

@@ -39,6 +39,7 @@ export class LeanHistogram<L extends string> {
   get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string | number>; sharedLabels: Record<string, string>; value: number; metricName: string }> } {
     const values = [];
     for (const c of this.children.values()) {
+      if (c.count === 0 && c.idle) continue; // reset and not observed since
       let acc = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         acc += c.counts[i]!;
@@ -51,8 +52,17 @@ export class LeanHistogram<L extends string> {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /**
+   * Zeroes every child in place and leaves it out until it observes again: callers keep their
+   * children, which (as prom-client's) go on counting after a reset.
+   */
   reset(): void {
-    this.children.clear();
+    for (const c of this.children.values()) {
+      c.counts.fill(0);
+      c.sum = 0;
+      c.count = 0;
+      c.idle = true;
+    }
   }
 }
 
@@ -60,6 +70,8 @@ class LeanChild {
   readonly counts: Float64Array;
   sum = 0;
   count = 0;
+  /** Reset and not observed since (not rendered). */
+  idle = false;
 
   constructor(
     readonly labels: Record<string, string>,
@@ -76,6 +88,7 @@ class LeanChild {
     if (i < b.length) this.counts[i]!++;
     this.sum += v;
     this.count++;
+    this.idle = false;
   }
 }
 
@@ -114,19 +127,26 @@ export class LeanCounter<L extends string> {
   /** What prom-client's registry renders (the shape of Counter.get()). */
   get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string>; value: number }> } {
     const values = [];
-    for (const c of this.children.values()) values.push({ labels: c.labels, value: c.value });
+    for (const c of this.children.values()) if (!c.idle) values.push({ labels: c.labels, value: c.value });
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Zeroes every child in place and leaves it out until it counts again (see LeanHistogram.reset). */
   reset(): void {
-    this.children.clear();
+    for (const c of this.children.values()) {
+      c.value = 0;
+      c.idle = true;
+    }
   }
 }
 
 class LeanCount {
   value = 0;
+  /** Reset and not counted since (not rendered). */
+  idle = false;
   constructor(readonly labels: Record<string, string>) {}
   inc(): void {
     this.value++;
+    this.idle = false;
   }
 }
