@@ -7,27 +7,12 @@
  *   reference:   crypto.verify of the same ES256 signatures (ieee-p1363), nothing else
  * Prints one JSON line. Run pinned: taskset -c 0 node --import tsx bench/verify-inproc.ts [seconds]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { verify as cryptoVerify } from 'node:crypto';
-import pino from 'pino';
-import { loadConfig } from '../src/config.ts';
-import { createCore } from '../src/app.ts';
+import { benchCore } from './bench-core.ts';
 
 const seconds = Number(process.argv[2] ?? 3);
-const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-verify-'));
-const config = loadConfig({ GATEHOUSE_DATA_DIR: dir, GATEHOUSE_CONFIG: '' }, { host: '127.0.0.1', port: 0 });
-const core = await createCore(config, pino({ level: 'silent' }));
-const { manager, subscription } = await core.users.createSubscription('Bench', { username: 'bench', password: 'Bench-Pass-123!' });
-
-async function issueMany(n: number): Promise<string[]> {
-  const out: string[] = [];
-  for (let i = 0; i < n; i++) {
-    out.push((await core.tokens.issue({ sub: manager.id, subscriptionId: subscription.id, authMethod: 'password', username: 'bench' })).token);
-  }
-  return out;
-}
+const bench = await benchCore('verify');
+const { core, issueMany } = bench;
 
 /**
  * Interleaved timing: blocks of 200 calls of `a`, then 200 of `b`, alternating for `secs`, so
@@ -94,9 +79,5 @@ try {
   refused = true;
 }
 console.log(JSON.stringify({ raw: rawPerSec, first, rawDuringAsync: rawPerSecAsync, firstAsync, rawDuringRepeat: rawPerSec2, repeat, revokedRefused: refused }));
-core.userDirectory.cache.close();
-core.clients.close();
-core.revocations.close();
-await core.store.close();
-rmSync(dir, { recursive: true, force: true });
+await bench.close();
 process.exit(0);

@@ -4,23 +4,15 @@
  * against raw `crypto.verify` in interleaved blocks of 200 on fresh tokens, in one process.
  * Run pinned: taskset -c 0 node --import tsx bench/verify-ladder.ts [tokens]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { verify as cryptoVerify } from 'node:crypto';
-import pino from 'pino';
-import { loadConfig } from '../src/config.ts';
-import { createCore } from '../src/app.ts';
 import { canonicalB64url, hasDuplicateKeysIn } from '../src/security/jwt-guard.ts';
+import { benchCore } from './bench-core.ts';
 
 const N = Number(process.argv[2] ?? 60_000);
-const dir = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-ladder-'));
-const config = loadConfig({ GATEHOUSE_DATA_DIR: dir, GATEHOUSE_CONFIG: '' }, { host: '127.0.0.1', port: 0 });
-const core = await createCore(config, pino({ level: 'silent' }));
-const { manager, subscription } = await core.users.createSubscription('Bench', { username: 'bench', password: 'Bench-Pass-123!' });
+const bench = await benchCore('ladder');
+const { core } = bench;
 process.stderr.write(`issuing ${N} tokens…\n`);
-const toks: string[] = [];
-for (let i = 0; i < N; i++) toks.push((await core.tokens.issue({ sub: manager.id, subscriptionId: subscription.id, authMethod: 'password', username: 'bench' })).token);
+const toks = await bench.issueMany(N);
 // As a request header arrives: a flat string, not the concatenation issue() built.
 for (let i = 0; i < N; i++) toks[i] = Buffer.from(toks[i]!, 'latin1').toString('latin1');
 await core.tokens.verify(toks[0]!); // the user's state in memory, as on a running server
@@ -72,9 +64,5 @@ const per = ms.map((m) => (m * 1000) / (idx / steps.length));
 const rawUs = (per[0]! + per[per.length - 1]!) / 2;
 console.log(`| step | µs per token | % of raw's rate |\n| --- | --- | --- |`);
 steps.forEach(([name], k) => console.log(`| ${name} | ${per[k]!.toFixed(2)} | ${((rawUs / per[k]!) * 100).toFixed(1)}% |`));
-core.userDirectory.cache.close();
-core.clients.close();
-core.revocations.close();
-await core.store.close();
-rmSync(dir, { recursive: true, force: true });
+await bench.close();
 process.exit(0);
